@@ -1,0 +1,1 @@
+"""dialogvae: keras_models (filled in by later issues)."""

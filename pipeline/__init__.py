@@ -1,0 +1,1 @@
+"""dialogvae: pipeline (filled in by later issues)."""

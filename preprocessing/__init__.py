@@ -1,0 +1,1 @@
+"""Apache Beam preprocessing: dialogue corpora -> sliced SequenceExample TFRecords."""

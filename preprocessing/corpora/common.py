@@ -1,0 +1,91 @@
+"""Helpers shared by the corpus readers: file discovery, line reading, decoding."""
+import glob
+import os
+import re
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from preprocessing.records import TEST, TRAIN, VALIDATION, Reason, Rejection
+
+REJECTED = "rejected"  # the tagged output every reader sends its rejections to
+
+
+class InputError(ValueError):
+    """A problem with the input path or an option; the message says what to pass."""
+
+
+def require_path(path, corpus):
+    if not path:
+        raise InputError(f"--input is required for corpus {corpus!r}")
+    if not os.path.exists(path):
+        raise InputError(f"--input {path!r} does not exist (corpus {corpus!r})")
+    return path
+
+
+def find_files(root, pattern, corpus, expected):
+    """Sorted files under `root` matching a recursive glob; InputError if none."""
+    if os.path.isfile(root):
+        return [root]
+    files = sorted(glob.glob(os.path.join(root, "**", pattern), recursive=True))
+    if not files:
+        raise InputError(f"--input {root!r} holds no {expected} for corpus {corpus!r}")
+    return files
+
+
+_SPLIT_PREFIXES = ((TRAIN, ("train",)), (VALIDATION, ("validation", "valid", "dev")),
+                   (TEST, ("test",)))
+
+
+def split_from_filename(path):
+    """'train.jsonl' -> 'train', 'valid-01.jsonl' -> 'validation'; None if not named."""
+    stem = os.path.basename(path).lower()
+    for split, prefixes in _SPLIT_PREFIXES:
+        for prefix in prefixes:
+            if re.match(re.escape(prefix) + r"(\b|_|-|\d)", stem):
+                return split
+    return None
+
+
+def read_lines(path):
+    """Yields (1-based line number, raw bytes without the line ending)."""
+    with FileSystems.open(path) as f:
+        for number, raw in enumerate(f, start=1):
+            yield number, raw.rstrip(b"\r\n")
+
+
+def decode_utf8(raw, source):
+    """Returns the decoded str, or a Rejection naming the byte offset that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return Rejection(source, Reason.INVALID_UTF8,
+                         f"byte {e.start} (0x{raw[e.start]:02x}) is not valid UTF-8",
+                         raw.decode("utf-8", errors="replace"))
+
+
+def decode_legacy(raw):
+    """UTF-8 if it is, else cp1252, else Latin-1 (which never fails): Cornell's files."""
+    for encoding in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+    return raw.decode("latin-1")
+
+
+def rejected(rejection):
+    """Routes a Rejection to the reader's rejected output."""
+    return beam.pvalue.TaggedOutput(REJECTED, rejection)
+
+
+def reject(source, reason, detail, record):
+    return rejected(Rejection(source, reason, detail, record))
+
+
+def run_reader(pbegin, label, items, do_fn):
+    """Create(items) | ParDo(do_fn) with a rejected output -> (dialogues, rejections)."""
+    results = (pbegin
+               | f"{label}Files" >> beam.Create(items)
+               | f"{label}Parse" >> beam.ParDo(do_fn).with_outputs(REJECTED, main="dialogues"))
+    return results.dialogues, results[REJECTED]

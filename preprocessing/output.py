@@ -1,0 +1,89 @@
+"""The output folder: refuse to mix runs, stage writes, publish only complete runs.
+
+A run writes into `OUTPUT/.partial/` and, once the pipeline has succeeded and every
+input record is accounted for, moves its files into OUTPUT and writes `run.json` last.
+So a crashed run never leaves an output that looks complete: no `run.json`, no run.
+(On remote filesystems such as gs://, which have no rename of folders, files are written
+in place and `run.json` is still written last.)
+"""
+import json
+import os
+import shutil
+
+from apache_beam.io.filesystems import FileSystems
+
+from preprocessing.corpora.common import InputError
+
+MANIFEST = "run.json"
+STAGING = ".partial"
+MANIFEST_FORMAT = 1
+
+
+def is_remote(path):
+    return "://" in path
+
+
+def _read_json(path):
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))
+
+
+def prepare_output(output, manifest, overwrite=False):
+    """Checks OUTPUT may receive this run; returns the folder to write into."""
+    manifest_path = FileSystems.join(output, MANIFEST)
+    if is_remote(output):
+        if FileSystems.exists(manifest_path) and not overwrite:
+            if _read_json(manifest_path) != manifest:
+                raise InputError(f"--output {output!r} already holds a different run "
+                                 f"(see its {MANIFEST}); pass another --output or --overwrite")
+        return output
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise InputError(f"--output {output!r} is a file, not a folder")
+    existing = [n for n in os.listdir(output) if n != STAGING] if os.path.isdir(output) else []
+    if existing and not overwrite:
+        manifest_path = os.path.join(output, MANIFEST)
+        if not os.path.isfile(manifest_path):
+            raise InputError(
+                f"--output {output!r} is not empty and holds no {MANIFEST} of a finished "
+                f"preprocessing run ({', '.join(sorted(existing)[:5])}); pass an empty or new "
+                f"folder, or --overwrite to replace its contents")
+        previous = _read_json(manifest_path)
+        if previous != manifest:
+            raise InputError(
+                f"--output {output!r} already holds a different run: {describe_difference(previous, manifest)}; "
+                f"pass another --output, or --overwrite to replace it")
+    staging = os.path.join(output, STAGING)
+    shutil.rmtree(staging, ignore_errors=True)  # leftovers of a crashed run
+    os.makedirs(staging)
+    return staging
+
+
+def describe_difference(previous, current):
+    keys = sorted(set(previous) | set(current))
+    diffs = []
+    for key in keys:
+        a, b = previous.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += [f"{key}.{k}: {a.get(k)!r} there, {b.get(k)!r} now"
+                      for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            diffs.append(f"{key}: {a!r} there, {b!r} now")
+    return "; ".join(diffs) or "its manifest differs"
+
+
+def publish_output(output, written_to, manifest):
+    """Moves a finished run from staging into OUTPUT, replacing an older run there."""
+    if not is_remote(output):
+        for name in os.listdir(output):
+            if name != STAGING:
+                path = os.path.join(output, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        for name in os.listdir(written_to):
+            os.replace(os.path.join(written_to, name), os.path.join(output, name))
+        os.rmdir(written_to)
+    with FileSystems.create(FileSystems.join(output, MANIFEST)) as f:
+        f.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def read_stats(folder):
+    return _read_json(FileSystems.join(folder, "stats.json"))

@@ -1,0 +1,242 @@
+"""The preprocessing job: a dialogue corpus -> sliced SequenceExample TFRecords.
+
+    python -m preprocessing.run --corpus dailydialog --output data/dailydialog
+
+Unknown flags are Beam pipeline options, so the same job runs on Dataflow, Flink or
+Spark (`--runner DataflowRunner --project ... --temp_location ...`). Without --runner it
+runs offline on this machine: FnApiRunner with one worker process per CPU.
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+from preprocessing import corpora, datasets, output as output_lib
+from preprocessing.corpora.common import REJECTED, InputError
+from preprocessing.records import SPLITS
+from preprocessing.slicing import check_slice_options
+from preprocessing.splits import parse_ratios
+from preprocessing.transforms import (
+    METRICS_NAMESPACE, AssignSplit, EncodeAndSlice, SumCounts, TokenizeDialogues)
+from preprocessing.vocab import VOCAB_FILE, BuildVocabulary
+
+FORMAT_VERSION = 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m preprocessing.run",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default="dailydialog", choices=sorted(corpora.READERS),
+                        help="which reader to use (default: dailydialog)")
+    parser.add_argument("--input", help="corpus file or folder (default: $DIALOGVAE_DATA/"
+                        "CORPUS, ../shared/datasets/CORPUS, or for dailydialog a download)")
+    parser.add_argument("--output", help="output folder (default: data/CORPUS)")
+    parser.add_argument("--vocab_size", type=int, default=20000,
+                        help="most frequent training tokens kept, plus 4 specials")
+    parser.add_argument("--min_count", type=int, default=1,
+                        help="drop tokens seen fewer times in training")
+    parser.add_argument("--max_utterance_words", type=int, default=30,
+                        help="truncate longer utterances (VHCR: 30)")
+    parser.add_argument("--max_slice_words", type=int, default=80,
+                        help="words per dialogue slice (CO paper: 80); 0 keeps dialogues whole")
+    parser.add_argument("--split", default=None,
+                        help="train:validation:test ratios (e.g. 10:1:1) to split by a hash "
+                        "of the dialogue id; default: the official split, else 10:1:1")
+    parser.add_argument("--num_shards", type=int, default=0,
+                        help="TFRecord shards per split (0: let the runner decide)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace whatever OUTPUT holds")
+    parser.add_argument("--no_download", action="store_true",
+                        help="never download DailyDialog; fail instead")
+    return parser
+
+
+def validate(parser, args):
+    """Option errors name the option (argparse exits with status 2)."""
+    try:
+        check_slice_options(args.max_utterance_words, args.max_slice_words)
+        args.split_ratios = parse_ratios(args.split) if args.split else None
+    except ValueError as e:
+        parser.error(str(e))
+    if args.vocab_size < 1:
+        parser.error(f"--vocab_size must be at least 1, got {args.vocab_size}")
+    if args.min_count < 1:
+        parser.error(f"--min_count must be at least 1, got {args.min_count}")
+    if args.num_shards < 0:
+        parser.error(f"--num_shards must be 0 or positive, got {args.num_shards}")
+
+
+def make_manifest(args, input_path):
+    """What defines a run: equal manifests mean a rerun may replace the output."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "corpus": args.corpus,
+        "input": os.path.abspath(input_path) if not output_lib.is_remote(input_path)
+        else input_path,
+        "options": {
+            "vocab_size": args.vocab_size,
+            "min_count": args.min_count,
+            "max_utterance_words": args.max_utterance_words,
+            "max_slice_words": args.max_slice_words,
+            "split": list(args.split_ratios) if args.split_ratios else "official",
+        },
+    }
+
+
+def make_pipeline(beam_args):
+    """The user's runner when --runner is given, else offline multi-process FnApiRunner.
+
+    (Beam's default DirectRunner would first try to download the Prism runner.)
+    """
+    options = PipelineOptions(beam_args)
+    if options.view_as(StandardOptions).runner:
+        return beam.Pipeline(options=options)
+    # Defaults first, so the user's own --direct_* flags (parsed last) win.
+    defaults = ["--direct_running_mode=multi_processing",
+                "--default_sdk_harness_log_level=WARNING",
+                f"--direct_num_workers={multiprocessing.cpu_count()}"]
+    options = PipelineOptions(defaults + list(beam_args))
+    return beam.Pipeline(runner=FnApiRunner(), options=options)
+
+
+def build(pipeline, reader, corpus, folder, args):
+    """Adds the whole job to `pipeline`, writing every output file into `folder`."""
+    join = lambda name: os.path.join(folder, name)  # noqa: E731
+    read, read_rejections = pipeline | "Read" >> reader
+    dialogues = (read
+                 | "Spread" >> beam.Reshuffle()
+                 | "Split" >> AssignSplit(corpus, args.split_ratios))
+    tokenized = dialogues | "Tokenize" >> TokenizeDialogues(args.max_utterance_words)
+
+    vocab = (tokenized.dialogues
+             | "TrainOnly" >> beam.Filter(lambda d: d.split == "train")
+             | "Vocabulary" >> BuildVocabulary(args.vocab_size, args.min_count))
+    _ = (vocab
+         | "VocabText" >> beam.Map("\n".join)
+         | "WriteVocab" >> beam.io.WriteToText(join(VOCAB_FILE), shard_name_template=""))
+
+    encoded = tokenized.dialogues | "Encode" >> EncodeAndSlice(
+        corpus, args.max_slice_words, vocab)
+    by_split = encoded.examples | "BySplit" >> beam.Partition(
+        lambda kv, _: SPLITS.index(kv[0]), len(SPLITS))
+    for split, examples in zip(SPLITS, by_split):
+        _ = (examples
+             | f"{split}Serialized" >> beam.Values()
+             | f"Write{split}" >> beam.io.WriteToTFRecord(
+                 join(f"{split}/data"), file_name_suffix=".tfrecord",
+                 num_shards=args.num_shards))
+
+    rejections = ((read_rejections, tokenized[REJECTED])
+                  | "AllRejections" >> beam.Flatten()
+                  | "CountRejection" >> beam.Map(_count_rejection))
+    _ = (rejections
+         | "RejectionJson" >> beam.Map(lambda r: r.to_json())
+         | "WriteRejections" >> beam.io.WriteToText(join("rejected"),
+                                                    file_name_suffix=".jsonl"))
+
+    per_split = encoded.stats | "SplitStats" >> beam.CombinePerKey(SumCounts())
+    by_reason = (rejections
+                 | "Reason" >> beam.Map(lambda r: r.reason)
+                 | "ByReason" >> beam.combiners.Count.PerElement())
+    read_count = read | "CountRead" >> beam.combiners.Count.Globally()
+    read_rejected = read_rejections | "CountReadRejected" >> beam.combiners.Count.Globally()
+    _ = (pipeline
+         | "StatsSeed" >> beam.Create([None])
+         | "Stats" >> beam.Map(
+             _make_stats, corpus,
+             beam.pvalue.AsDict(per_split), beam.pvalue.AsDict(by_reason),
+             beam.pvalue.AsSingleton(read_count), beam.pvalue.AsSingleton(read_rejected),
+             beam.pvalue.AsSingleton(vocab))
+         | "StatsJson" >> beam.Map(lambda s: json.dumps(s, indent=2, sort_keys=True))
+         | "WriteStats" >> beam.io.WriteToText(join("stats.json"), shard_name_template=""))
+
+
+def _count_rejection(rejection):
+    beam.metrics.Metrics.counter(METRICS_NAMESPACE, f"rejected_{rejection.reason}").inc()
+    return rejection
+
+
+def _make_stats(_, corpus, per_split, by_reason, read, read_rejected, vocab):
+    splits = {}
+    for split in SPLITS:
+        stats = dict(per_split.get(split, {}))
+        for key in ("dialogues", "utterances", "tokens", "oov_tokens", "slices",
+                    "truncated_utterances"):
+            stats.setdefault(key, 0)
+        stats.setdefault("slice_words_histogram", {})
+        stats["oov_rate"] = stats["oov_tokens"] / stats["tokens"] if stats["tokens"] else 0.0
+        splits[split] = stats
+    written = sum(s["dialogues"] for s in splits.values())
+    rejected = sum(by_reason.values())
+    return {
+        "corpus": corpus,
+        "input_records": read + read_rejected,
+        "written_dialogues": written,
+        "rejected_records": rejected,
+        "rejected": dict(sorted(by_reason.items())),
+        "vocab_size": len(vocab),
+        "splits": splits,
+    }
+
+
+def print_summary(stats, result, seconds, output):
+    print(f"\n{stats['corpus']}: {stats['input_records']} input records -> "
+          f"{stats['written_dialogues']} dialogues written, "
+          f"{stats['rejected_records']} rejected, in {seconds:.1f} s")
+    for split in SPLITS:
+        s = stats["splits"][split]
+        print(f"  {split:<10} {s['dialogues']:>7} dialogues {s['utterances']:>8} utterances "
+              f"{s['slices']:>7} slices {s['tokens']:>9} tokens  OOV {100 * s['oov_rate']:.2f}%")
+    for reason, n in stats["rejected"].items():
+        print(f"  rejected   {n:>7} {reason}")
+    print(f"  vocabulary {stats['vocab_size']} tokens (4 special)")
+    counters = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for counter in sorted(counters["counters"], key=lambda c: c.key.metric.name):
+        print(f"  beam metric {counter.key.metric.name} = {counter.committed}")
+    print(f"Wrote {output}/ (train/, validation/, test/ TFRecords, {VOCAB_FILE}, "
+          f"stats.json, rejected-*.jsonl, {output_lib.MANIFEST})")
+
+
+def run(argv=None):
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    validate(parser, args)
+    output = args.output or os.path.join("data", args.corpus)
+    input_path = datasets.resolve_input(args.corpus, args.input, download=not args.no_download)
+    reader = corpora.make_reader(args.corpus, input_path)
+    manifest = make_manifest(args, input_path)
+    folder = output_lib.prepare_output(output, manifest, overwrite=args.overwrite)
+
+    start = time.time()
+    pipeline = make_pipeline(beam_args)
+    build(pipeline, reader, args.corpus, folder, args)
+    result = pipeline.run()
+    result.wait_until_finish()
+    stats = output_lib.read_stats(folder)
+    accounted = stats["written_dialogues"] + stats["rejected_records"]
+    if accounted != stats["input_records"]:
+        raise RuntimeError(f"{stats['input_records']} input records but {accounted} written "
+                           f"or rejected; the output in {folder} was not published")
+    output_lib.publish_output(output, folder, manifest)
+    print_summary(stats, result, time.time() - start, output)
+    return stats
+
+
+def main(argv=None):
+    try:
+        run(argv)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""dialogvae: serving (filled in by later issues)."""

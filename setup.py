@@ -1,0 +1,31 @@
+"""dialogvae: variational conversation models (VHCR, Collaborative VED) in TF/Keras."""
+import setuptools
+
+# The stack must co-exist: tf-models-official 2.20.0 pins TensorFlow 2.20, whose
+# text ops, TensorBoard and Serving API are released in lock-step with it.
+INSTALL_REQUIRES = [
+    "tensorflow~=2.20.0",
+    "tensorflow-text~=2.20.0",
+    "tf-models-official==2.20.0",
+    "keras>=3.10,<4",
+    "apache-beam>=2.70,<3",
+    "tensorboard~=2.20.0",
+    "tensorflow-serving-api~=2.20.0",
+    # C crc32c for Beam's TFRecord sink (without it Beam needs the slow crcmod).
+    "google-crc32c>=1.5",
+]
+
+setuptools.setup(
+    name="dialogvae",
+    version="0.1.0",
+    description="Variational conversation models (VHRED, VHCR, Collaborative VED) "
+    "with a Beam preprocessing pipeline and TF Serving export.",
+    python_requires=">=3.11,<3.12",
+    packages=setuptools.find_packages(
+        include=["preprocessing*", "keras_models*", "pipeline*", "serving*"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        "dataflow": ["apache-beam[gcp]>=2.70,<3"],
+    },
+)
