@@ -1,0 +1,107 @@
+"""Each corpus reader on real files from ../shared/datasets (or on its documented format)."""
+import collections
+import json
+
+from preprocessing.corpora import ReadCornell, ReadDailyDialog, ReadJsonl, ReadSwitchboard, ReadUbuntu
+from preprocessing.corpora.dailydialog import parse_line
+from preprocessing.corpora.ubuntu import merge_turns
+from preprocessing.records import Reason
+from tests.helpers import corpus_path, run_and_collect
+
+
+def read(reader, tmp_path):
+    def build(p):
+        dialogues, rejections = p | reader
+        return {"dialogues": dialogues, "rejections": rejections}
+    out = run_and_collect(build, tmp_path)
+    return out["dialogues"], out["rejections"]
+
+
+def test_dailydialog_official_split_and_turns(tmp_path):
+    root = corpus_path("dailydialog")
+    dialogues, rejections = read(ReadDailyDialog(root), tmp_path)
+    assert not rejections
+    assert collections.Counter(d.split for d in dialogues) == {
+        "train": 11118, "validation": 1000, "test": 1000}
+    with open(f"{root}/test/dialogues_test.txt", encoding="utf-8") as f:
+        line3 = f.readlines()[2]
+    third = next(d for d in dialogues if d.id == "test-00003")
+    assert third.turns == tuple(t.strip() for t in line3.split("__eou__")[:-1])
+    assert third.source.endswith("dialogues_test.txt:3")
+    assert sum(len(d.turns) for d in dialogues) == 102979
+
+
+def test_dailydialog_line_parsing():
+    assert parse_line("Hi . __eou__ Hello ! __eou__") == ("Hi .", "Hello !")
+    assert parse_line("") == ()
+    assert parse_line("one __eou__") == ("one",)
+
+
+def test_cornell_joins_lines_in_conversation_order_and_rejects_missing(tmp_path):
+    root = corpus_path("cornell")
+    dialogues, rejections = read(ReadCornell(root), tmp_path)
+    # SOURCE.md: 8,067 conversations are joinable; the other 35,688 miss lines.
+    assert len(dialogues) == 8067
+    reasons = collections.Counter(r.reason for r in rejections)
+    assert reasons == {Reason.MISSING_LINES: 35688}
+    first = next(d for d in dialogues if d.id == "m0-L194")
+    assert first.turns[0].startswith("Can we make this quick?")
+    assert first.turns[1].startswith("Well, I thought we'd start with pronunciation")
+    assert all(r.source.split(":")[-1].isdigit() for r in rejections)
+
+
+def test_cornell_tolerates_cp1252_bytes(tmp_path):
+    sep = b" +++$+++ "
+    (tmp_path / "movie_lines.txt").write_bytes(
+        sep.join([b"L2", b"u0", b"m0", b"A", b"Caf\xe9 \x85 ok"]) + b"\r\n" +
+        sep.join([b"L1", b"u1", b"m0", b"B", b"Hi there"]) + b"\r\n" + b"broken line\r\n")
+    (tmp_path / "movie_conversations.txt").write_bytes(
+        sep.join([b"u0", b"u1", b"m0", b"['L1', 'L2']"]) + b"\n")
+    dialogues, rejections = read(ReadCornell(str(tmp_path)), tmp_path / "out")
+    assert [d.turns for d in dialogues] == [("Hi there", "Café … ok")]
+    assert [(r.reason, r.source.endswith("movie_lines.txt:3")) for r in rejections] == [
+        (Reason.MALFORMED_RECORD, True)]
+
+
+def test_ubuntu_csv_tsv_and_official_v2_split(tmp_path):
+    root = corpus_path("ubuntu")
+    dialogues, rejections = read(ReadUbuntu(root), tmp_path)
+    assert not rejections
+    assert len(dialogues) == 3333 + 50  # dialogueText.csv dialogs + tsv_sample files
+    splits = collections.Counter(d.split for d in dialogues if not d.id.startswith("tsv_sample"))
+    # SOURCE.md: 16 of the CSV's dialogs are in valfiles.csv and 27 in testfiles.csv.
+    assert splits == {"train": 3333 - 43, "validation": 16, "test": 27}
+    last = next(d for d in dialogues if d.id == "3/260609")
+    assert 1 <= len(last.turns) <= 3
+
+
+def test_ubuntu_merges_consecutive_messages_of_one_sender():
+    assert merge_turns([("a", "hi"), ("a", "there"), ("b", "yo"), ("a", "x")]) == (
+        "hi there", "yo", "x")
+
+
+def test_switchboard_zhao_format_with_split_named_files(tmp_path):
+    def dialogue(*texts):
+        return json.dumps({"A": {}, "B": {}, "topic": "CARE", "prompt": "p", "utts": [
+            ["A" if i % 2 == 0 else "B", t, ["sd", [0.0, 1.0, 0.0, 0.0]]]
+            for i, t in enumerate(texts)]})
+    (tmp_path / "train.jsonl").write_text(dialogue("hi .", "hello .") + "\n" +
+                                          '{"utts": "nope"}\n')
+    (tmp_path / "test.jsonl").write_text(dialogue("a", "b", "c") + "\n")
+    dialogues, rejections = read(ReadSwitchboard(str(tmp_path)), tmp_path / "out")
+    assert sorted((d.split, d.turns) for d in dialogues) == [
+        ("test", ("a", "b", "c")), ("train", ("hi .", "hello ."))]
+    assert [(r.reason, r.source.endswith("train.jsonl:2")) for r in rejections] == [
+        (Reason.MALFORMED_RECORD, True)]
+
+
+def test_jsonl_strings_or_speaker_objects_and_id_fallback(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(
+        json.dumps({"id": "x1", "turns": ["Hi!", "Hello."]}) + "\n" +
+        json.dumps({"turns": [{"speaker": "A", "text": "a"}, {"speaker": "B", "text": "b"}]})
+        + "\n")
+    dialogues, rejections = read(ReadJsonl(str(path)), tmp_path / "out")
+    assert not rejections
+    assert sorted((d.id, d.turns, d.split) for d in dialogues) == [
+        ("mine-00002", ("a", "b"), None), ("x1", ("Hi!", "Hello."), None)]
