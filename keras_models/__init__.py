@@ -1,1 +1,14 @@
-"""dialogvae: keras_models (filled in by later issues)."""
+"""Keras 3 conversation models (TF backend) and the layers they are built from."""
+from keras_models.hred import HRED
+from keras_models.vhcr import VHCR
+from keras_models.vhred import VHRED
+
+ARCHITECTURES = {"hred": HRED, "vhred": VHRED, "vhcr": VHCR}
+
+
+def build_model(config, vocab_size):
+    """The model named by `config.architecture` (a ModelConfig)."""
+    if config.architecture not in ARCHITECTURES:
+        raise ValueError(f"model.architecture {config.architecture!r} is not one of "
+                         f"{sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[config.architecture](config, vocab_size, name=config.architecture)

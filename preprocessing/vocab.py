@@ -59,12 +59,6 @@ class BuildVocabulary(beam.PTransform):
                 lambda top: list(SPECIAL_TOKENS) + [t for t, _ in top]))
 
 
-def write_vocab(tokens, path):
-    with open(path, "w", encoding="utf-8") as f:
-        for token in tokens:
-            f.write(token + "\n")
-
-
 def load_vocab(path):
     """Reads vocab.txt into a list of tokens (line number = id)."""
     with open(path, encoding="utf-8") as f:

@@ -1,0 +1,190 @@
+"""The hierarchical encoder-decoder all conversation models share, with custom train/test steps.
+
+A batch is {"utterances": int32 [B, T, L]}: T utterances per slice, each ending with </s>,
+padded with 0 (absent utterances are all-0 rows). Every utterance after the first is a
+response, decoded from the context state after the utterance before it.
+
+Subclasses (HRED, VHRED, VHCR) add latent variables by overriding
+`conversation_latent`, `context_inputs` and `utterance_latent`.
+"""
+import keras
+import tensorflow as tf
+
+from keras_models import losses, schedules
+from keras_models.layers import BagOfWords, ContextEncoder, UtteranceDecoder, UtteranceDrop
+from keras_models.layers import UtteranceEncoder, word_drop
+from preprocessing.vocab import BOS_ID, EOS_ID
+
+# What a step reports, all kept in trackers (a value returned without a tracker
+# would show 0.0 in Keras's epoch logs).
+PER_WORD = ("nll", "kl_utt", "kl_conv", "bow", "nll_bound")
+
+
+class NllBoundPerplexity(keras.metrics.Metric):
+    """exp(total NLL bound / total words): perplexity over everything seen so far."""
+
+    def __init__(self, name="ppl", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.nats = self.add_variable(shape=(), initializer="zeros", name="nats",
+                                      aggregation="sum")
+        self.words = self.add_variable(shape=(), initializer="zeros", name="words",
+                                       aggregation="sum")
+
+    def update_state(self, nats, words):
+        self.nats.assign_add(tf.cast(nats, self.dtype))
+        self.words.assign_add(tf.cast(words, self.dtype))
+
+    def result(self):
+        return tf.exp(self.nats / tf.maximum(self.words, 1.0))
+
+
+class ConversationModel(keras.Model):
+    latent_names = ()  # e.g. ("utt",) or ("conv", "utt")
+
+    def __init__(self, config, vocab_size, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.vocab_size = vocab_size
+        self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim,
+                                                name="embedding")
+        self.utterance_encoder = UtteranceEncoder(self.embedding, config.utterance_units,
+                                                  name="utterance_encoder")
+        self.context_encoder = ContextEncoder(config.context_units, name="context_encoder")
+        self.decoder = UtteranceDecoder(self.embedding, config.decoder_units, vocab_size,
+                                        name="decoder")
+        self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
+                               if config.utterance_drop else None)
+        self.bag_of_words = (BagOfWords(vocab_size, config.mlp_units, name="bag_of_words")
+                             if config.bow_loss else None)
+        self.word_drop_seed = keras.random.SeedGenerator(23)
+        self.latent_seed = keras.random.SeedGenerator(29)
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", *PER_WORD, "kl_weight", "padding_fraction")}
+        self.trackers["words"] = keras.metrics.Sum(name="words")
+        self.trackers["ppl"] = NllBoundPerplexity()
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ----- hooks for the latent-variable models -------------------------------------
+    def conversation_latent(self, vectors, mask, training):
+        """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc]) or None."""
+        return None
+
+    def context_inputs(self, vectors, conversation):
+        """(inputs of the context RNN, its initial state or None)."""
+        return vectors, None
+
+    def utterance_latent(self, context, target, conversation, training):
+        """(decoder conditioning [N, D], kl per dim [N, Dz] or None) for N responses."""
+        return context, None
+
+    # ----- the shared forward pass ---------------------------------------------------
+    def encode_utterances(self, utterances):
+        """[B, T, L] -> ([B, T, H] vectors, [B, T] mask); only real utterances are encoded."""
+        shape = tf.shape(utterances)
+        flat = tf.reshape(utterances, [-1, shape[2]])
+        mask = utterances[:, :, 0] != 0
+        rows = tf.where(tf.reshape(mask, [-1]))
+        vectors = self.utterance_encoder(tf.gather_nd(flat, rows))
+        dense = tf.scatter_nd(rows, vectors, [shape[0] * shape[1], tf.shape(vectors)[-1]])
+        return tf.reshape(dense, [shape[0], shape[1], -1]), mask
+
+    def compute_terms(self, batch, training=False):
+        """Per-replica sums: nll, words, kl_<latent> ([D] per-dim sums), counts, bow."""
+        utterances = tf.cast(batch["utterances"], tf.int32)
+        vectors, mask = self.encode_utterances(utterances)
+        conversation = self.conversation_latent(vectors, mask, training)
+        context_in = vectors
+        if self.utterance_drop is not None:
+            context_in = self.utterance_drop(context_in, training=training)
+        context_in, initial = self.context_inputs(context_in, conversation)
+        context = self.context_encoder(context_in, mask, initial_state=initial)
+
+        responses = tf.where(mask[:, 1:])  # (b, t): utterance t+1 answers context t
+        batch_index = responses[:, 0]
+        context_r = tf.gather_nd(context[:, :-1], responses)
+        target_vec = tf.gather_nd(vectors[:, 1:], responses)
+        targets = tf.gather_nd(utterances[:, 1:], responses)
+        condition, kl_utt = self.utterance_latent(
+            context_r, target_vec,
+            None if conversation is None else tf.gather(conversation[0], batch_index),
+            training)
+
+        inputs = tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
+        if training:
+            inputs = word_drop(inputs, self.config.word_drop, self.word_drop_seed)
+        nll, words = self.decoder(condition, inputs, targets)
+        terms = {
+            "nll": nll, "words": words,
+            "responses": tf.cast(tf.shape(targets)[0], tf.float32),
+            "conversations": tf.cast(tf.shape(utterances)[0], tf.float32),
+            "padding_fraction": 1.0 - words / tf.cast(tf.size(targets), tf.float32),
+        }
+        if kl_utt is not None:
+            terms["kl_utt"] = tf.reduce_sum(kl_utt, 0)
+        if conversation is not None:
+            terms["kl_conv"] = tf.reduce_sum(conversation[1], 0)
+        if self.bag_of_words is not None:
+            terms["bow"] = self.bag_of_words(
+                condition, tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
+        return terms
+
+    def loss_from_terms(self, terms, training):
+        """(this replica's share of the global per-word loss, local sums to report).
+
+        The loss is divided by the *global* word count, so summing gradients over
+        replicas gives exactly the one-device gradient of the global batch.
+        """
+        cfg = self.config
+        beta = (schedules.kl_weight(self.optimizer.iterations, cfg.kl_annealing_steps)
+                if training else tf.constant(1.0))
+        sums = {"nll": terms["nll"], "kl_utt": 0.0, "kl_conv": 0.0, "bow": 0.0}
+        kl_in_loss = 0.0
+        for name, count in (("kl_utt", "responses"), ("kl_conv", "conversations")):
+            if name in terms:
+                sums[name] = tf.reduce_sum(terms[name])
+                kl_in_loss += losses.floored_kl(terms[name], terms[count],
+                                                cfg.free_bits_per_dim, cfg.free_bits_total)
+        sums["bow"] = terms.get("bow", 0.0)
+        sums["nll_bound"] = sums["nll"] + sums["kl_utt"] + sums["kl_conv"]
+        sums["loss"] = sums["nll"] + beta * kl_in_loss + sums["bow"]
+        loss = sums["loss"] / tf.maximum(losses.global_sum(terms["words"]), 1.0)
+        return loss, sums, beta
+
+    def _update_trackers(self, terms, sums, beta):
+        """Per-word means weighted by words; Keras sums metric variables over replicas."""
+        words = terms["words"]
+        per_word = 1.0 / tf.maximum(words, 1.0)
+        for name in ("loss", *PER_WORD):
+            self.trackers[name].update_state(sums[name] * per_word, sample_weight=words)
+        self.trackers["kl_weight"].update_state(beta)
+        self.trackers["padding_fraction"].update_state(terms["padding_fraction"],
+                                                       sample_weight=words)
+        self.trackers["words"].update_state(words)
+        self.trackers["ppl"].update_state(sums["nll_bound"], words)
+
+    def train_step(self, batch):
+        with tf.GradientTape() as tape:
+            terms = self.compute_terms(batch, training=True)
+            loss, sums, beta = self.loss_from_terms(terms, training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        self._update_trackers(terms, sums, beta)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def test_step(self, batch):
+        terms = self.compute_terms(batch, training=False)
+        _, sums, beta = self.loss_from_terms(terms, training=False)
+        self._update_trackers(terms, sums, beta)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def call(self, batch, training=False):
+        return self.compute_terms(batch, training=training)
+
+    def build_from_batch(self, batch):
+        """Creates every variable (inside the caller's strategy scope) before fit."""
+        self.compute_terms(batch, training=False)
+        self.built = True

@@ -1,0 +1,35 @@
+"""VHCR (Park et al. 2018): a conversation latent z_conv above the utterance latents.
+
+q(z_conv | x_1..x_n) from a bidirectional GRU over utterance vectors, p(z_conv) = N(0, I);
+the context RNN starts from tanh(W z_conv) and reads [h_t, z_conv]; z_utt's prior and
+posterior and the decoder are conditioned on z_conv too. Utterance drop (a config switch)
+replaces context-RNN inputs by the learned h_unk, never the z_conv posterior's inputs.
+"""
+import keras
+import tensorflow as tf
+
+from keras_models.layers import ConversationEncoder, GaussianHead
+from keras_models.layers.gaussian import gaussian_kl, sample
+from keras_models.vhred import VHRED
+
+
+class VHCR(VHRED):
+    latent_names = ("conv", "utt")
+
+    def __init__(self, config, vocab_size, **kwargs):
+        super().__init__(config, vocab_size, **kwargs)
+        self.conversation_encoder = ConversationEncoder(config.utterance_units,
+                                                        name="conversation_encoder")
+        self.conv_posterior = GaussianHead(config.conv_latent_dim, config.mlp_units,
+                                           name="conv_posterior")
+        self.context_init = keras.layers.Dense(config.context_units, activation="tanh",
+                                               name="context_init")
+
+    def conversation_latent(self, vectors, mask, training):
+        q_mean, q_var = self.conv_posterior(self.conversation_encoder(vectors, mask))
+        return sample(q_mean, q_var, self.latent_seed), gaussian_kl(q_mean, q_var)
+
+    def context_inputs(self, vectors, conversation):
+        z = tf.cast(conversation[0], vectors.dtype)
+        tiled = tf.tile(z[:, None, :], [1, tf.shape(vectors)[1], 1])
+        return tf.concat([vectors, tiled], -1), self.context_init(z)

@@ -1,0 +1,40 @@
+"""VHRED (Serban et al. 2017): a per-utterance latent z_utt.
+
+prior p(z_t | c_t), posterior q(z_t | x_t, c_t); the decoder is conditioned on [c_t, z_t].
+"""
+import tensorflow as tf
+
+from keras_models.conversation_model import ConversationModel
+from keras_models.layers import GaussianHead
+from keras_models.layers.gaussian import gaussian_kl, sample
+
+
+class VHRED(ConversationModel):
+    latent_names = ("utt",)
+
+    def __init__(self, config, vocab_size, **kwargs):
+        super().__init__(config, vocab_size, **kwargs)
+        self.utt_prior = GaussianHead(config.latent_dim, config.mlp_units, name="utt_prior")
+        self.utt_posterior = GaussianHead(config.latent_dim, config.mlp_units,
+                                          name="utt_posterior")
+
+    def utterance_condition(self, context, conversation):
+        """What both the prior and the decoder see: c_t (and z_conv for VHCR)."""
+        if conversation is None:
+            return context
+        return tf.concat([context, tf.cast(conversation, context.dtype)], -1)
+
+    def utterance_latent(self, context, target, conversation, training):
+        given = self.utterance_condition(context, conversation)
+        p_mean, p_var = self.utt_prior(given)
+        q_mean, q_var = self.utt_posterior(tf.concat([given, target], -1))
+        z = sample(q_mean, q_var, self.latent_seed)
+        condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
+        return condition, gaussian_kl(q_mean, q_var, p_mean, p_var)
+
+    def prior_condition(self, context, conversation=None):
+        """Decoder conditioning with z_t drawn from the prior (generation)."""
+        given = self.utterance_condition(context, conversation)
+        p_mean, p_var = self.utt_prior(given)
+        return tf.concat([given, tf.cast(sample(p_mean, p_var, self.latent_seed), given.dtype)],
+                         -1)

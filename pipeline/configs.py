@@ -1,0 +1,110 @@
+"""Typed experiment configs (Model Garden's `hyperparams.Config`) and one preset per paper row.
+
+A preset is changed by a YAML file and `--params_override model.word_drop=0.3,...`, in that
+order, exactly as Model Garden experiments are.
+"""
+import dataclasses
+
+from official.modeling.hyperparams import base_config, params_dict
+
+
+@dataclasses.dataclass
+class ModelConfig(base_config.Config):
+    architecture: str = "vhred"  # hred | vhred | vhcr
+    # Paper sizes (VHCR / CO papers).
+    embedding_dim: int = 300
+    utterance_units: int = 512
+    context_units: int = 1024
+    decoder_units: int = 512
+    latent_dim: int = 512  # z_utt
+    conv_latent_dim: int = 512  # VHCR's z_conv
+    mlp_units: int = 512  # hidden layer of the Gaussian and bag-of-words heads
+    # Regularisers, each usable on every latent model.
+    kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
+    word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
+    utterance_drop: float = 0.0  # context-RNN inputs -> h_unk with this probability
+    bow_loss: bool = False  # bag-of-words loss (Zhao et al. 2017)
+    free_bits_per_dim: float = 0.0  # FB: each dimension's KL floored at lambda
+    free_bits_total: float = 0.0  # FB-all: the total KL floored at lambda
+    embeddings_path: str = ""  # optional word vectors (word2vec text/binary) to start from
+
+
+@dataclasses.dataclass
+class DataConfig(base_config.Config):
+    data_dir: str = "data/dailydialog"  # the output folder of preprocessing.run
+    batch_size: int = 128  # global batch (conversation slices), split over replicas
+    shuffle_buffer: int = 10000
+    bucket_width: int = 16  # slices grouped by length in words, this wide per bucket
+    max_turns: int = 0  # keep at most this many utterances per slice (0 = all)
+
+
+@dataclasses.dataclass
+class TrainConfig(base_config.Config):
+    epochs: int = 30
+    steps_per_epoch: int = 0  # 0 = one pass over the training data
+    validation_steps: int = 0  # 0 = the whole validation split
+    learning_rate: float = 2e-4  # Adam; not rescaled by the number of replicas
+    clipnorm: float = 1.0
+    early_stopping_patience: int = 5
+    collapse_kl_threshold: float = 0.01  # warn when a latent's KL per word stays below...
+    collapse_patience_steps: int = 1000  # ...for this many steps
+    sample_responses: int = 3  # validation contexts decoded to TensorBoard each epoch
+    seed: int = 1
+
+
+@dataclasses.dataclass
+class ExperimentConfig(base_config.Config):
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+def _preset(description, **model):
+    def make():
+        config = ExperimentConfig()
+        config.override({"model": model}, is_strict=True)
+        return config
+    make.description = description
+    return make
+
+
+# The CO paper's DailyDialog settings: KL annealing over 12,000 steps, word drop 0.25,
+# free bits 0.01 per dimension / 5 in total.
+PRESETS = {
+    # VHCR paper (Table 1 rows)
+    "hred": _preset("HRED, no latent variable", architecture="hred"),
+    "vhred": _preset("VHRED", architecture="vhred"),
+    "vhred_wd": _preset("VHRED + word drop 0.25", architecture="vhred", word_drop=0.25),
+    "vhred_bow": _preset("VHRED + bag-of-words loss", architecture="vhred", bow_loss=True),
+    "vhcr_ud": _preset("VHCR + utterance drop 0.25", architecture="vhcr",
+                       utterance_drop=0.25),
+    # CO paper baselines (Table 1 rows): VHRED with each trick
+    "kla": _preset("VHRED + KL annealing (12k steps)", architecture="vhred",
+                   kl_annealing_steps=12000),
+    "kla_do": _preset("VHRED + KL annealing + word drop 0.25", architecture="vhred",
+                      kl_annealing_steps=12000, word_drop=0.25),
+    "kla_bow": _preset("VHRED + KL annealing + bag-of-words", architecture="vhred",
+                       kl_annealing_steps=12000, bow_loss=True),
+    "fb": _preset("VHRED + free bits 0.01 per dimension", architecture="vhred",
+                  free_bits_per_dim=0.01),
+    "fb_all": _preset("VHRED + free bits 5 on the total KL", architecture="vhred",
+                      free_bits_total=5.0),
+}
+
+
+def describe_presets():
+    return "\n".join(f"  {name:<10} {make.description}" for name, make in PRESETS.items())
+
+
+def make_config(preset, config_file=None, params_override=None):
+    """Preset, then YAML file, then `a.b=1,c.d=2` overrides; unknown keys are errors."""
+    if preset not in PRESETS:
+        raise ValueError(f"--model {preset!r} is not a preset; choose one of:\n"
+                         f"{describe_presets()}")
+    config = PRESETS[preset]()
+    if config_file:
+        config = params_dict.override_params_dict(config, config_file, is_strict=True)
+    if params_override:
+        config = params_dict.override_params_dict(config, params_override, is_strict=True)
+    config.validate()
+    return config

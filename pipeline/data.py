@@ -1,0 +1,79 @@
+"""tf.data input: preprocessing's TFRecords -> padded, length-bucketed batches.
+
+A batch is {"utterances": int32 [B, T, L]}: each utterance ends with </s>, 0 pads.
+Slices are bucketed by their longest utterance, because the decoder GRU runs over every
+padded word position of every response (the output projection only over real ones).
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from preprocessing import schema
+from preprocessing.output import MANIFEST
+from preprocessing.vocab import EOS_ID, VOCAB_FILE, load_vocab
+
+BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 28, 32)  # longest utterance incl. </s>
+
+
+class MissingDataError(FileNotFoundError):
+    """The preprocessed data is absent or incomplete; the message says how to create it."""
+
+
+def check_data_dir(data_dir):
+    """Raises MissingDataError unless `data_dir` holds a finished preprocessing run."""
+    if not os.path.isfile(os.path.join(data_dir, MANIFEST)):
+        raise MissingDataError(
+            f"{data_dir!r} holds no finished preprocessing run ({MANIFEST} is missing). "
+            f"Create it with:\n  python -m preprocessing.run --corpus dailydialog "
+            f"--output {data_dir}")
+    return data_dir
+
+
+def load_vocabulary(data_dir):
+    return load_vocab(os.path.join(check_data_dir(data_dir), VOCAB_FILE))
+
+
+def load_stats(data_dir):
+    with open(os.path.join(check_data_dir(data_dir), "stats.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _to_dense(example, max_turns):
+    utterances = example[schema.UTTERANCES]
+    if max_turns:
+        utterances = utterances[:max_turns]
+    eos = tf.fill([utterances.nrows(), 1], tf.constant(EOS_ID, tf.int64))
+    utterances = tf.concat([utterances, eos], axis=1)
+    return {"utterances": tf.cast(utterances.to_tensor(), tf.int32)}
+
+
+def _longest_utterance(batch):
+    return tf.shape(batch["utterances"])[1]
+
+
+def make_dataset(data_dir, split, batch_size, training, shuffle_buffer=10000, seed=1,
+                 max_turns=0, skip_batches=0):
+    """Batches of `split`. Training data is an endless stream in a seeded order, so a
+    run resumed after `skip_batches` steps sees exactly the batches it would have seen."""
+    files = sorted(tf.io.gfile.glob(os.path.join(check_data_dir(data_dir), split,
+                                                 "*.tfrecord")))
+    if not files:
+        raise MissingDataError(f"{data_dir!r} has no {split}/*.tfrecord files")
+    dataset = tf.data.TFRecordDataset(files)
+    if training:
+        dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed,
+                                           reshuffle_each_iteration=True)
+    dataset = dataset.map(schema.parse_example, num_parallel_calls=tf.data.AUTOTUNE,
+                          deterministic=True)
+    dataset = dataset.map(lambda ex: _to_dense(ex, max_turns),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.bucket_by_sequence_length(
+        element_length_func=_longest_utterance,
+        bucket_boundaries=list(BUCKET_BOUNDARIES),
+        bucket_batch_sizes=[batch_size] * (len(BUCKET_BOUNDARIES) + 1),
+        padded_shapes={"utterances": [None, None]},
+        drop_remainder=training)
+    if skip_batches:
+        dataset = dataset.skip(skip_batches)
+    return dataset.prefetch(tf.data.AUTOTUNE)
