@@ -16,7 +16,6 @@ from preprocessing.corpora.common import InputError
 
 MANIFEST = "run.json"
 STAGING = ".partial"
-MANIFEST_FORMAT = 1
 
 
 def is_remote(path):
@@ -30,13 +29,8 @@ def _read_json(path):
 
 def prepare_output(output, manifest, overwrite=False):
     """Checks OUTPUT may receive this run; returns the folder to write into."""
-    manifest_path = FileSystems.join(output, MANIFEST)
     if is_remote(output):
-        if FileSystems.exists(manifest_path) and not overwrite:
-            if _read_json(manifest_path) != manifest:
-                raise InputError(f"--output {output!r} already holds a different run "
-                                 f"(see its {MANIFEST}); pass another --output or --overwrite")
-        return output
+        return _prepare_remote(output, manifest, overwrite)
     if os.path.exists(output) and not os.path.isdir(output):
         raise InputError(f"--output {output!r} is a file, not a folder")
     existing = [n for n in os.listdir(output) if n != STAGING] if os.path.isdir(output) else []
@@ -56,6 +50,29 @@ def prepare_output(output, manifest, overwrite=False):
     shutil.rmtree(staging, ignore_errors=True)  # leftovers of a crashed run
     os.makedirs(staging)
     return staging
+
+
+def _prepare_remote(output, manifest, overwrite):
+    """Remote folders cannot be renamed: check as locally, then delete the old run
+    (its run.json first) so a crash cannot leave an old manifest beside new shards."""
+    pattern = FileSystems.join(output, "**")
+    existing = [m.path for r in FileSystems.match([pattern]) for m in r.metadata_list]
+    manifest_path = FileSystems.join(output, MANIFEST)
+    if existing and not overwrite:
+        if manifest_path not in existing:
+            raise InputError(f"--output {output!r} is not empty and holds no {MANIFEST} of a "
+                             f"finished preprocessing run; pass a new folder or --overwrite")
+        previous = _read_json(manifest_path)
+        if previous != manifest:
+            raise InputError(f"--output {output!r} already holds a different run: "
+                             f"{describe_difference(previous, manifest)}; pass another "
+                             f"--output, or --overwrite to replace it")
+    if manifest_path in existing:
+        FileSystems.delete([manifest_path])
+    others = [p for p in existing if p != manifest_path]
+    if others:
+        FileSystems.delete(others)
+    return output
 
 
 def describe_difference(previous, current):

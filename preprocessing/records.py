@@ -14,6 +14,7 @@ class Reason:
     MISSING_LINES = "missing_lines"
     TOO_FEW_UTTERANCES = "too_few_utterances"
     BLANK_TURN = "blank_turn"
+    BLANK_LINE = "blank_line"  # an empty line where a record was expected
 
 
 class Dialogue(NamedTuple):

@@ -8,7 +8,6 @@ runs offline on this machine: FnApiRunner with one worker process per CPU.
 """
 import argparse
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -105,7 +104,7 @@ def make_pipeline(beam_args):
     # Defaults first, so the user's own --direct_* flags (parsed last) win.
     defaults = ["--direct_running_mode=multi_processing",
                 "--default_sdk_harness_log_level=WARNING",
-                f"--direct_num_workers={multiprocessing.cpu_count()}"]
+                f"--direct_num_workers={len(os.sched_getaffinity(0))}"]
     options = PipelineOptions(defaults + list(beam_args))
     return beam.Pipeline(runner=FnApiRunner(), options=options)
 
@@ -228,6 +227,10 @@ def run(argv=None):
     if accounted != stats["input_records"]:
         raise RuntimeError(f"{stats['input_records']} input records but {accounted} written "
                            f"or rejected; the output in {folder} was not published")
+    if not stats["splits"]["train"]["dialogues"]:
+        raise InputError(f"no dialogue reached the training split ({stats['rejected_records']} "
+                         f"of {stats['input_records']} records rejected; see "
+                         f"{folder}/rejected-*.jsonl); nothing was published to {output}")
     output_lib.publish_output(output, folder, manifest)
     print_summary(stats, result, time.time() - start, output)
     return stats

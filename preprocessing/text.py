@@ -16,8 +16,9 @@ Rules, in order:
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-# Spaced contraction suffixes ("don ' t", "i ' m", "you 're") are glued back on.
-_SPACED_CONTRACTION = r"(\pL) ?' ?(s|t|m|re|ve|ll|d)\b"
+# Contraction suffixes written "don't" or spaced on both sides "don ' t" (DailyDialog)
+# are one token; "james' t-shirt" or "the 'd' key" are left alone.
+_SPACED_CONTRACTION = r"(\pL)(?:'| ' )(s|t|m|re|ve|ll|d)\b"
 # A private-use character protects word-internal apostrophes ("o'clock", "ma'am")
 # while every other apostrophe is split off as punctuation.
 _KEEP = "\uE000"
@@ -34,7 +35,9 @@ def normalize(texts):
     x = tf.strings.regex_replace(x, "[’‘`´′]", "'")
     x = tf.strings.regex_replace(x, "[“”″]", '"')
     x = tf.strings.regex_replace(x, _SPACED_CONTRACTION, r"\1'\2")
-    x = tf.strings.regex_replace(x, _WORD_APOSTROPHE, r"\1" + _KEEP + r"\2")
+    # Twice: RE2 matches do not overlap, so "rock'n'roll" needs a second pass.
+    for _ in range(2):
+        x = tf.strings.regex_replace(x, _WORD_APOSTROPHE, r"\1" + _KEEP + r"\2")
     x = tf.strings.regex_replace(x, _PUNCTUATION, r" \1 ")
     return tf.strings.regex_replace(x, _KEEP, "'")
 

@@ -122,3 +122,14 @@ def test_a_crashed_run_leaves_nothing_that_looks_complete(tmp_path, monkeypatch)
     stats = preprocess("--input", str(corpus), "--output", str(output))
     assert stats["written_dialogues"] == 6
     assert STAGING not in os.listdir(output)
+
+
+def test_a_run_with_no_training_dialogue_is_refused(tmp_path, capsys):
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"id": "one", "turns": ["lonely"]}) + "\n\n")
+    with pytest.raises(SystemExit):
+        run.main(["--corpus", "jsonl", "--input", str(corpus), "--output",
+                  str(tmp_path / "out"), *IN_MEMORY_ARGS])
+    err = capsys.readouterr().err
+    assert "no dialogue reached the training split" in err and "2 of 2" in err
+    assert not os.path.exists(tmp_path / "out" / MANIFEST)

@@ -82,7 +82,22 @@ def test_rerun_with_one_worker_gives_the_same_vocabulary_and_examples(dailydialo
              "--direct_num_workers=1"])
     assert load_vocab(os.path.join(again, "vocab.txt")) == load_vocab(
         os.path.join(output, "vocab.txt"))
-    for split in ("validation", "test"):
+    for split in ("train", "validation", "test"):
         key = lambda ex: (ex["id"], ex["slice"])  # noqa: E731
         assert sorted(read_examples(again, split), key=key) == sorted(
             read_examples(output, split), key=key)
+
+
+def test_cornell_whole_dialogues_accounts_for_every_conversation_line(tmp_path):
+    root = corpus_path("cornell")
+    stats = run.run(["--corpus", "cornell", "--input", root, "--output", str(tmp_path / "c"),
+                     "--max_slice_words", "0", "--direct_running_mode=in_memory",
+                     "--direct_num_workers=1"])
+    with open(os.path.join(root, "movie_conversations.txt"), "rb") as f:
+        lines = sum(1 for _ in f)
+    assert stats["input_records"] == lines  # one record per line of movie_conversations.txt
+    assert stats["rejected"] == {"missing_lines": 35688, "blank_turn": 2, "blank_line": 1}
+    assert stats["written_dialogues"] == 8065
+    # Whole dialogues: one slice per dialogue.
+    assert sum(s["slices"] for s in stats["splits"].values()) == 8065
+    assert sum(s["dialogues"] for s in stats["splits"].values()) == 8065

@@ -2,7 +2,10 @@
 import collections
 import json
 
+import pytest
+
 from preprocessing.corpora import ReadCornell, ReadDailyDialog, ReadJsonl, ReadSwitchboard, ReadUbuntu
+from preprocessing.corpora.common import InputError, split_from_filename
 from preprocessing.corpora.dailydialog import parse_line
 from preprocessing.corpora.ubuntu import merge_turns
 from preprocessing.records import Reason
@@ -43,7 +46,7 @@ def test_cornell_joins_lines_in_conversation_order_and_rejects_missing(tmp_path)
     # SOURCE.md: 8,067 conversations are joinable; the other 35,688 miss lines.
     assert len(dialogues) == 8067
     reasons = collections.Counter(r.reason for r in rejections)
-    assert reasons == {Reason.MISSING_LINES: 35688}
+    assert reasons == {Reason.MISSING_LINES: 35688, Reason.BLANK_LINE: 1}  # trailing empty line
     first = next(d for d in dialogues if d.id == "m0-L194")
     assert first.turns[0].startswith("Can we make this quick?")
     assert first.turns[1].startswith("Well, I thought we'd start with pronunciation")
@@ -105,3 +108,42 @@ def test_jsonl_strings_or_speaker_objects_and_id_fallback(tmp_path):
     assert not rejections
     assert sorted((d.id, d.turns, d.split) for d in dialogues) == [
         ("mine-00002", ("a", "b"), None), ("x1", ("Hi!", "Hello."), None)]
+
+
+def test_ubuntu_csv_quoted_newlines_blank_and_bad_rows(tmp_path):
+    (tmp_path / "dialogueText.csv").write_bytes(
+        b"folder,dialogueID,date,from,to,text\n"
+        b'3,1.tsv,2008-01-01T00:00:00.000Z,a,,"hello\nworld"\n'
+        b"3,1.tsv,2008-01-01T00:01:00.000Z,b,a,hi\n"
+        b"\n"
+        b"3,2.tsv,only,five,fields\n"
+        b"3,2.tsv,2008-01-01T00:01:00.000Z,b,a,caf\xe9\n")
+    dialogues, rejections = read(ReadUbuntu(str(tmp_path)), tmp_path / "out")
+    assert [(d.id, d.turns, d.source.rsplit(":", 1)[1]) for d in dialogues] == [
+        ("3/1", ("hello\nworld", "hi"), "2")]
+    assert sorted((r.reason, r.source.rsplit(":", 1)[1]) for r in rejections) == [
+        ("blank_line", "5"), ("invalid_utf8", "7"), ("malformed_record", "6")]
+
+
+def test_ubuntu_rejects_a_file_that_is_no_dialog(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match="no Ubuntu dialog"):
+        ReadUbuntu(str(tmp_path / "notes.txt"))
+
+
+def test_split_named_files_and_mixed_folders(tmp_path):
+    assert [split_from_filename(n) for n in (
+        "train.jsonl", "training-01.jsonl", "valid.jsonl", "dev.jsonl", "validation.json",
+        "testing.jsonl", "other.jsonl")] == [
+        "train", "train", "validation", "validation", "validation", "test", None]
+    (tmp_path / "train.jsonl").write_text("")
+    (tmp_path / "extra.jsonl").write_text("")
+    with pytest.raises(InputError, match="mixes split-named files"):
+        ReadJsonl(str(tmp_path))
+
+
+def test_dailydialog_requires_all_three_split_files(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "dialogues_train.txt").write_text("a __eou__ b __eou__\n")
+    with pytest.raises(InputError, match="validation, test"):
+        ReadDailyDialog(str(tmp_path))

@@ -60,6 +60,14 @@ def test_hash_split_is_deterministic_and_proportional():
     assert collections.Counter(hash_split("c", i, (1, 0, 0)) for i in ids) == {"train": 24000}
 
 
+def test_hash_split_is_stable_across_processes_and_versions():
+    # Pinned values: a salted hash() or a changed hash scheme would move dialogues
+    # between splits on rerun and leak test data into training.
+    assert [hash_split("dailydialog", f"d{i}") for i in range(12)] == [
+        "train", "validation", "train", "train", "train", "validation", "validation",
+        "train", "validation", "train", "train", "train"]
+
+
 @pytest.mark.parametrize("bad", ["10:1", "a:b:c", "-1:1:1", "0:0:0"])
 def test_bad_split_ratios_name_the_option(bad):
     with pytest.raises(ValueError, match="--split"):

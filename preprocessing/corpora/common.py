@@ -33,18 +33,21 @@ def find_files(root, pattern, corpus, expected):
     return files
 
 
-_SPLIT_PREFIXES = ((TRAIN, ("train",)), (VALIDATION, ("validation", "valid", "dev")),
-                   (TEST, ("test",)))
+_SPLIT_NAMES = ((TRAIN, r"train"), (VALIDATION, r"valid|dev"), (TEST, r"test"))
 
 
 def split_from_filename(path):
-    """'train.jsonl' -> 'train', 'valid-01.jsonl' -> 'validation'; None if not named."""
-    stem = os.path.basename(path).lower()
-    for split, prefixes in _SPLIT_PREFIXES:
-        for prefix in prefixes:
-            if re.match(re.escape(prefix) + r"(\b|_|-|\d)", stem):
-                return split
+    """'train.jsonl', 'training-01.jsonl' -> 'train'; 'valid*', 'dev*' -> 'validation';
+    'test*' -> 'test'; None if the name starts with none of them."""
+    name = os.path.basename(path).lower()
+    for split, pattern in _SPLIT_NAMES:
+        if re.match(pattern, name):
+            return split
     return None
+
+
+def blank_line(source):
+    return reject(source, Reason.BLANK_LINE, "empty line where a record was expected", "")
 
 
 def read_lines(path):

@@ -9,7 +9,8 @@ import os
 
 import apache_beam as beam
 
-from preprocessing.corpora.common import InputError, decode_legacy, read_lines, reject, require_path
+from preprocessing.corpora.common import (
+    InputError, blank_line, decode_legacy, read_lines, reject, require_path)
 from preprocessing.records import Dialogue, Reason
 
 SEPARATOR = " +++$+++ "
@@ -22,9 +23,10 @@ def _parse_movie_lines(path):
     for number, raw in read_lines(path):
         text = decode_legacy(raw)
         fields = text.split(SEPARATOR, 4)
+        if not text.strip():
+            yield blank_line(f"{path}:{number}")
+            continue
         if len(fields) != 5:
-            if not text.strip():
-                continue  # a blank line in this file is not a record
             yield reject(f"{path}:{number}", Reason.MALFORMED_RECORD,
                          f"expected 5 fields separated by {SEPARATOR.strip()!r}, "
                          f"got {len(fields)}", text)
@@ -38,6 +40,7 @@ class _JoinConversations(beam.DoFn):
             source = f"{path}:{number}"
             text = decode_legacy(raw)
             if not text.strip():
+                yield blank_line(source)
                 continue
             fields = text.split(SEPARATOR)
             line_ids = None

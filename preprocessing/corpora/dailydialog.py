@@ -20,9 +20,10 @@ def find_split_files(root):
             if os.path.isfile(candidate):
                 found[split] = candidate
                 break
-    if not found:
+    if len(found) != len(SPLITS):
         raise InputError(
-            f"--input {root!r} holds no DailyDialog split files: expected "
+            f"--input {root!r} lacks DailyDialog split files "
+            f"({', '.join(s for s in SPLITS if s not in found)}): expected "
             f"train/dialogues_train.txt, validation/dialogues_validation.txt and "
             f"test/dialogues_test.txt (the unzipped official train/validation/test archives)")
     return found

@@ -14,7 +14,7 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    decode_utf8, find_files, read_lines, reject, rejected, require_path, run_reader,
+    InputError, blank_line, decode_utf8, find_files, read_lines, reject, rejected, require_path, run_reader,
     split_from_filename)
 from preprocessing.records import Dialogue, Reason, Rejection
 
@@ -63,6 +63,7 @@ class _ParseJsonLines(beam.DoFn):
                 yield rejected(text)
                 continue
             if not text.strip():
+                yield blank_line(source)
                 continue
             try:
                 dialogue_id, turns = self._to_turns(json.loads(text))
@@ -87,6 +88,14 @@ class _ReadJsonLines(beam.PTransform):
         self._files = find_files(input_path, "*.json*", self.corpus, "JSON-lines files")
         # Only a folder of split-named files defines an official split.
         self._named_splits = os.path.isdir(input_path)
+        if self._named_splits:
+            unnamed = [f for f in self._files if split_from_filename(f) is None]
+            if unnamed and len(unnamed) < len(self._files):
+                raise InputError(
+                    f"--input {input_path!r} mixes split-named files (train*, valid*/dev*, "
+                    f"test*) with others ({', '.join(map(os.path.basename, unnamed[:3]))}); "
+                    f"name every file by its split, or keep unnamed files only")
+            self._named_splits = not unnamed
 
     def expand(self, pbegin):
         return run_reader(pbegin, self.corpus.capitalize(), self._files,

@@ -12,7 +12,7 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, decode_utf8, read_lines, reject, rejected, require_path)
+    InputError, blank_line, decode_utf8, read_lines, reject, rejected, require_path)
 from preprocessing.records import TEST, TRAIN, VALIDATION, Dialogue, Reason, Rejection
 
 CSV_HEADER = ["folder", "dialogueID", "date", "from", "to", "text"]
@@ -74,7 +74,8 @@ class _ParseTsv(beam.DoFn):
             fields = text.split("\t", 3)
             if len(fields) != 4:
                 yield reject(source, Reason.MALFORMED_RECORD,
-                             f"expected 4 tab-separated fields, got {len(fields)}", text)
+                             f"expected 4 tab-separated fields, got {len(fields)}; "
+                             f"the whole dialog file is rejected", text)
                 return
             messages.append((fields[1], fields[3]))
         yield Dialogue(f"{folder}/{name[:-4]}", merge_turns(messages), path,
@@ -82,25 +83,40 @@ class _ParseTsv(beam.DoFn):
 
 
 def _parse_csv_rows(path):
-    """Yields ((folder, dialogueID), (line, sender, text)) per row, or rejections."""
-    for number, raw in read_lines(path):
-        source = f"{path}:{number}"
-        text = decode_utf8(raw, source)
-        if isinstance(text, Rejection):
-            yield rejected(text)
+    """Yields ((folder, dialogueID), (line, sender, text, path)) per row, or rejections.
+
+    One csv.reader reads the whole file, so quoted fields may span lines; each row is
+    named by its first physical line. Lines that are not UTF-8 are rejected on their own.
+    """
+    row_lines, bad_lines = [], []
+
+    def decoded_lines():
+        for number, raw in read_lines(path):
+            text = decode_utf8(raw, f"{path}:{number}")
+            if isinstance(text, Rejection):
+                bad_lines.append(text)
+                continue
+            row_lines.append(number)
+            yield text + "\n"
+
+    for row in csv.reader(decoded_lines()):
+        while bad_lines:
+            yield rejected(bad_lines.pop(0))
+        first, source = row_lines[0], f"{path}:{row_lines[0]}"
+        del row_lines[:]
+        if not row or not any(field.strip() for field in row):
+            yield blank_line(source)
+        elif first == 1 and row == CSV_HEADER:
             continue
-        if not text.strip():
-            continue
-        row = next(csv.reader([text]))
-        if number == 1 and row == CSV_HEADER:
-            continue
-        if len(row) != len(CSV_HEADER):
+        elif len(row) != len(CSV_HEADER):
             yield reject(source, Reason.MALFORMED_RECORD,
                          f"expected {len(CSV_HEADER)} CSV fields {CSV_HEADER}, got {len(row)}",
-                         text)
-            continue
-        folder, dialogue_file, _, sender, _, message = row
-        yield (folder, dialogue_file), (number, sender, message, path)
+                         ",".join(row))
+        else:
+            folder, dialogue_file, _, sender, _, message = row
+            yield (folder, dialogue_file), (first, sender, message, path)
+    for bad in bad_lines:
+        yield rejected(bad)
 
 
 def _assemble_csv_dialogue(keyed_rows, split_of):
@@ -125,7 +141,7 @@ class ReadUbuntu(beam.PTransform):
                           if n.endswith(".tsv") or (n.endswith(".csv") and "dialogue" in n.lower())]
         self._tsv = [f for f in files if f.endswith(".tsv")]
         self._csv = [f for f in files if f.endswith(".csv")]
-        if not files:
+        if not (self._tsv or self._csv):
             raise InputError(f"--input {input_path!r} holds no Ubuntu dialog .tsv files "
                              f"nor a dialogueText.csv")
         self._split_of = _SplitLookup(load_split_lists(input_path))
