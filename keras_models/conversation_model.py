@@ -80,6 +80,26 @@ class ConversationModel(keras.Model):
         """(decoder conditioning [N, D], kl per dim [N, Dz] or None) for N responses."""
         return context, None
 
+    def generation_condition(self, context, conversation):
+        """Decoder conditioning for a new response (latents from their priors)."""
+        return context
+
+    # ----- diagnostics: latent moments, collected only in eager diagnostic calls ------
+    _moments = None
+
+    def record_moments(self, latent, **tensors):
+        if self._moments is not None:
+            self._moments.setdefault(latent, {}).update(tensors)
+
+    def latent_moments(self, batch):
+        """{latent: {"q_mean", "p_mean", "p_var" ...}} over a batch (eager, no training)."""
+        self._moments = {}
+        try:
+            self.compute_terms(batch, training=False)
+            return self._moments
+        finally:
+            self._moments = None
+
     # ----- the shared forward pass ---------------------------------------------------
     def encode_utterances(self, utterances):
         """[B, T, L] -> ([B, T, H] vectors, [B, T] mask); only real utterances are encoded."""
@@ -180,6 +200,18 @@ class ConversationModel(keras.Model):
         _, sums, beta = self.loss_from_terms(terms, training=False)
         self._update_trackers(terms, sums, beta)
         return {name: t.result() for name, t in self.trackers.items()}
+
+    def response_condition(self, utterances):
+        """Context utterances [B, T, L] -> conditioning [B, D] of the next response."""
+        utterances = tf.cast(utterances, tf.int32)
+        vectors, mask = self.encode_utterances(utterances)
+        conversation = self.conversation_latent(vectors, mask, training=False)
+        context_in, initial = self.context_inputs(vectors, conversation)
+        context = self.context_encoder(context_in, mask, initial_state=initial)
+        last = tf.reduce_sum(tf.cast(mask, tf.int32), 1) - 1
+        context_last = tf.gather(context, tf.maximum(last, 0), batch_dims=1)
+        return self.generation_condition(
+            context_last, None if conversation is None else conversation[0])
 
     def call(self, batch, training=False):
         return self.compute_terms(batch, training=training)

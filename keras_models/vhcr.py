@@ -27,6 +27,7 @@ class VHCR(VHRED):
 
     def conversation_latent(self, vectors, mask, training):
         q_mean, q_var = self.conv_posterior(self.conversation_encoder(vectors, mask))
+        self.record_moments("conv", q_mean=q_mean)
         return sample(q_mean, q_var, self.latent_seed), gaussian_kl(q_mean, q_var)
 
     def context_inputs(self, vectors, conversation):

@@ -28,12 +28,13 @@ class VHRED(ConversationModel):
         given = self.utterance_condition(context, conversation)
         p_mean, p_var = self.utt_prior(given)
         q_mean, q_var = self.utt_posterior(tf.concat([given, target], -1))
+        self.record_moments("utt", q_mean=q_mean, p_mean=p_mean, p_var=p_var)
         z = sample(q_mean, q_var, self.latent_seed)
         condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
         return condition, gaussian_kl(q_mean, q_var, p_mean, p_var)
 
-    def prior_condition(self, context, conversation=None):
-        """Decoder conditioning with z_t drawn from the prior (generation)."""
+    def generation_condition(self, context, conversation):
+        """Decoder conditioning with z_t drawn from the prior p(z_t | c_t)."""
         given = self.utterance_condition(context, conversation)
         p_mean, p_var = self.utt_prior(given)
         return tf.concat([given, tf.cast(sample(p_mean, p_var, self.latent_seed), given.dtype)],

@@ -1,0 +1,135 @@
+"""Training callbacks beyond Keras's own: throughput, collapse warnings, latent diagnostics,
+sample responses, and the step-exact stop that makes a resumed run match an uninterrupted one.
+
+They write into the `logs` dict, so list them *before* keras.callbacks.TensorBoard and
+CSVLogger, which then record the added values.
+"""
+import logging
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_models.decoding import greedy_decode, ids_to_text
+
+log = logging.getLogger("dialogvae")
+
+
+def _learning_rate(optimizer):
+    lr = optimizer.learning_rate
+    return float(lr(optimizer.iterations) if callable(lr) else lr)
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Adds tokens/s (real decoded tokens), learning rate and global step to the logs,
+    and warns when a latent's KL per word stays below a threshold (posterior collapse)."""
+
+    def __init__(self, kl_threshold=0.01, patience_steps=1000):
+        super().__init__()
+        self.kl_threshold = kl_threshold
+        self.patience_steps = patience_steps
+        self.low_kl_steps = {}
+        self.warned = set()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def _add(self, logs):
+        elapsed = max(time.perf_counter() - self.epoch_start, 1e-9)
+        logs["tokens_per_sec"] = float(logs.get("words", 0.0)) / elapsed
+        logs["learning_rate"] = _learning_rate(self.model.optimizer)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is None:
+            return
+        self._add(logs)
+        step = int(self.model.optimizer.iterations)
+        for name in ("kl_utt", "kl_conv"):
+            if name not in logs or name[len("kl_"):] not in self.model.latent_names:
+                continue
+            low = float(logs[name]) < self.kl_threshold
+            self.low_kl_steps[name] = self.low_kl_steps.get(name, 0) + 1 if low else 0
+            if self.low_kl_steps[name] >= self.patience_steps and name not in self.warned:
+                self.warned.add(name)
+                log.warning("posterior collapse? %s has stayed below %g nats per word for "
+                            "%d steps (step %d)", name, self.kl_threshold,
+                            self.low_kl_steps[name], step)
+            elif not low:
+                self.warned.discard(name)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            self._add(logs)
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Ends training at exactly `total_steps` optimizer steps, also after a resume
+    (a resumed run replays the interrupted epoch's remaining batches, not all of them)."""
+
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = total_steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations) >= self.total_steps:
+            self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.on_train_batch_end(0)
+
+
+def latent_diagnostics(model, batches):
+    """Active units of each latent (Burda et al.: Var_x E_q[z] > 0.01) and, for z_utt, the
+    prior's E[sigma^2] / Var(mu) (VHCR Fig. 2): high means the prior ignores the context."""
+    collected = {}
+    for batch in batches:
+        for latent, tensors in model.latent_moments(batch).items():
+            for key, value in tensors.items():
+                collected.setdefault(latent, {}).setdefault(key, []).append(value.numpy())
+    results = {}
+    for latent, tensors in collected.items():
+        q_mean = np.concatenate(tensors["q_mean"])
+        if len(q_mean) > 1:
+            results[f"active_units_{latent}"] = float((q_mean.var(0) > 0.01).sum())
+        if "p_mean" in tensors:
+            p_mean = np.concatenate(tensors["p_mean"])
+            p_var = np.concatenate(tensors["p_var"])
+            results[f"prior_variance_ratio_{latent}"] = float(
+                p_var.mean() / max(p_mean.var(0).mean(), 1e-12))
+    return results
+
+
+class ValidationDiagnostics(keras.callbacks.Callback):
+    """At each epoch end: latent diagnostics on validation batches (into the logs as
+    val_*) and greedy sample responses to validation contexts (TensorBoard text)."""
+
+    def __init__(self, dataset, vocab, log_dir, num_batches=4, num_samples=3):
+        super().__init__()
+        self.batches = list(dataset.take(num_batches))
+        self.vocab = vocab
+        self.num_samples = num_samples
+        self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.model.latent_names and logs is not None:
+            for key, value in latent_diagnostics(self.model, self.batches).items():
+                logs[f"val_{key}"] = value
+        if self.num_samples and self.batches and self.writer is not None:
+            self.write_samples(epoch)
+
+    def write_samples(self, epoch):
+        utterances = self.batches[0]["utterances"][: self.num_samples]
+        turns = tf.reduce_sum(tf.cast(utterances[:, :, 0] != 0, tf.int32), 1)
+        rows = []
+        for i in range(int(tf.shape(utterances)[0])):
+            n = int(turns[i])
+            context = utterances[i:i + 1, : n - 1]
+            response = greedy_decode(self.model, context)[0]
+            rows.append("| " + " / ".join(ids_to_text(u, self.vocab) for u in context[0]) +
+                        " | " + ids_to_text(utterances[i, n - 1], self.vocab) +
+                        " | " + ids_to_text(response, self.vocab) + " |")
+        table = "| context | gold | greedy response |\n|---|---|---|\n" + "\n".join(rows)
+        with self.writer.as_default():
+            tf.summary.text("sample_responses", table, step=epoch)
+        self.writer.flush()

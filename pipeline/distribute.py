@@ -1,0 +1,28 @@
+"""tf.distribute strategies: one device, all local GPUs (or logical CPUs), multi-worker."""
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(num_devices):
+    """Splits the CPU into `num_devices` logical devices (must run before TF starts them)."""
+    cpus = tf.config.list_physical_devices("CPU")
+    if len(tf.config.list_logical_devices("CPU")) < num_devices:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
+
+
+def make_strategy(name="default", num_cpu_devices=2):
+    """`mirrored` uses every local GPU, or `num_cpu_devices` logical CPUs when there is
+    none (how the multi-device path is exercised on CPU); `multi_worker` reads TF_CONFIG."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        if tf.config.list_physical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        split_cpu(num_cpu_devices)
+        return tf.distribute.MirroredStrategy(
+            [f"/cpu:{i}" for i in range(num_cpu_devices)])
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"--strategy {name!r} is not one of {STRATEGIES}")

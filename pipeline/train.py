@@ -1,0 +1,181 @@
+"""Train a conversation model from preprocessed TFRecords.
+
+    python -m pipeline.train --model vhcr_ud --data data/dailydialog --model_dir runs/vhcr_ud
+
+Rerunning the same command after a crash resumes from the last backup (weights,
+optimizer state and position in the training stream). TensorBoard: --logdir MODEL_DIR/logs.
+"""
+import argparse
+import logging
+import os
+import shutil
+import sys
+
+import keras
+import tensorflow as tf
+
+from keras_models import build_model
+from pipeline import callbacks as callbacks_lib
+from pipeline import configs, data, distribute
+
+log = logging.getLogger("dialogvae")
+BACKUP_FILE = "latest.weights.h5"  # what keras.callbacks.BackupAndRestore writes
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.train", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="presets:\n" + configs.describe_presets())
+    parser.add_argument("--model", default="vhcr_ud", help="a preset (listed below)")
+    parser.add_argument("--data", help="preprocessed data folder (default: data.data_dir "
+                        "of the preset, data/dailydialog)")
+    parser.add_argument("--model_dir", help="checkpoints, logs, config (default: runs/MODEL)")
+    parser.add_argument("--config_file", help="YAML overriding the preset")
+    parser.add_argument("--params_override", help="e.g. model.word_drop=0.3,train.epochs=5")
+    parser.add_argument("--strategy", default="default", choices=distribute.STRATEGIES)
+    parser.add_argument("--num_cpu_devices", type=int, default=2,
+                        help="logical CPUs for --strategy mirrored when there is no GPU")
+    parser.add_argument("--mixed_precision", default="none",
+                        choices=("none", "mixed_float16", "mixed_bfloat16"))
+    parser.add_argument("--jit_compile", action="store_true",
+                        help="XLA; made GRU training slower on CPU here, measure first")
+    parser.add_argument("--backup_every_steps", type=int, default=200)
+    parser.add_argument("--verbose", type=int, default=None,
+                        help="Keras verbosity (default: progress bar on a terminal)")
+    return parser
+
+
+def make_optimizer(config, mixed_precision):
+    """Adam at the configured rate: the global batch is split over replicas and the
+    learning rate is deliberately not rescaled with their number."""
+    optimizer = keras.optimizers.Adam(config.train.learning_rate,
+                                      clipnorm=config.train.clipnorm or None)
+    if mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def load_word_vectors(model, path, vocab):
+    """Initialises the embedding rows of words found in a word2vec text/binary file."""
+    from gensim.models import KeyedVectors  # optional dependency
+    vectors = KeyedVectors.load_word2vec_format(path, binary=not path.endswith(".txt"))
+    matrix = model.embedding.embeddings.numpy()
+    if vectors.vector_size != matrix.shape[1]:
+        raise ValueError(f"model.embeddings_path {path}: {vectors.vector_size}-d vectors, "
+                         f"model.embedding_dim is {matrix.shape[1]}")
+    found = 0
+    for i, word in enumerate(vocab):
+        if word in vectors.key_to_index:
+            matrix[i] = vectors[word]
+            found += 1
+    model.embedding.embeddings.assign(matrix)
+    log.info("embeddings: %d of %d words initialised from %s", found, len(vocab), path)
+
+
+def restore_backup(model, backup_dir):
+    """Loads the last backup (if any) before fit; returns the optimizer step it holds."""
+    path = os.path.join(backup_dir, BACKUP_FILE)
+    if not os.path.isfile(path):
+        return 0
+    model.load_weights(path)
+    step = int(model.optimizer.iterations)
+    log.info("resuming from %s at step %d", path, step)
+    return step
+
+
+def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=False,
+          backup_every_steps=200, verbose="auto"):
+    """Trains per `config`; returns (model, keras History). Resumes if model_dir has a backup."""
+    strategy = strategy or tf.distribute.get_strategy()
+    data_dir = config.data.data_dir
+    vocab = data.load_vocabulary(data_dir)
+    stats = data.load_stats(data_dir)
+    batch_size = config.data.batch_size
+    if batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"data.batch_size {batch_size} does not split evenly over "
+                         f"{strategy.num_replicas_in_sync} replicas")
+    steps_per_epoch = config.train.steps_per_epoch or max(
+        1, stats["splits"]["train"]["slices"] // batch_size)
+    total_steps = config.train.epochs * steps_per_epoch
+
+    os.makedirs(model_dir, exist_ok=True)
+    config.as_dict()  # validates
+    with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
+        import yaml
+        yaml.safe_dump(config.as_dict(), f, sort_keys=False)
+    shutil.copy(os.path.join(data_dir, "vocab.txt"), os.path.join(model_dir, "vocab.txt"))
+
+    if mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(mixed_precision)
+    keras.utils.set_random_seed(config.train.seed)
+    validation = data.make_dataset(data_dir, "validation", batch_size, training=False,
+                                   max_turns=config.data.max_turns)
+    with strategy.scope():
+        model = build_model(config.model, len(vocab))
+        model.build_from_batch(next(iter(validation)))
+        if config.model.embeddings_path:
+            load_word_vectors(model, config.model.embeddings_path, vocab)
+        optimizer = make_optimizer(config, mixed_precision)
+        optimizer.build(model.trainable_variables)  # before fit: see keras #23085
+        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        backup_dir = os.path.join(model_dir, "backup")
+        resume_step = restore_backup(model, backup_dir)
+
+    train_data = data.make_dataset(
+        data_dir, "train", batch_size, training=True, shuffle_buffer=config.data.shuffle_buffer,
+        seed=config.train.seed, max_turns=config.data.max_turns, skip_batches=resume_step)
+    validation_steps = config.train.validation_steps or None
+    log_dir = os.path.join(model_dir, "logs")
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
+                                         delete_checkpoint=False),
+        callbacks_lib.StopAtStep(total_steps),
+        callbacks_lib.TrainingMonitor(config.train.collapse_kl_threshold,
+                                      config.train.collapse_patience_steps),
+        callbacks_lib.ValidationDiagnostics(validation, vocab,
+                                            os.path.join(log_dir, "samples"),
+                                            num_samples=config.train.sample_responses),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "best.weights.h5"),
+                                        monitor="val_nll_bound", mode="min", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "last.weights.h5"),
+                                        save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_nll_bound", mode="min",
+                                      patience=config.train.early_stopping_patience),
+        keras.callbacks.CSVLogger(os.path.join(model_dir, "training_log.csv"), append=True),
+        keras.callbacks.TensorBoard(log_dir, update_freq=50),
+    ]
+    history = model.fit(
+        train_data, epochs=config.train.epochs, steps_per_epoch=steps_per_epoch,
+        initial_epoch=resume_step // steps_per_epoch, validation_data=validation,
+        validation_steps=validation_steps, callbacks=callbacks, verbose=verbose)
+    return model, history
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = configs.make_config(args.model, args.config_file, args.params_override)
+    except (ValueError, KeyError) as e:
+        parser.error(str(e))
+    if args.data:
+        config.override({"data": {"data_dir": args.data}})
+    model_dir = args.model_dir or os.path.join("runs", args.model)
+    strategy = distribute.make_strategy(args.strategy, args.num_cpu_devices)
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    try:
+        train(config, model_dir, strategy, args.mixed_precision, args.jit_compile,
+              args.backup_every_steps, verbose)
+    except data.MissingDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"Model, logs and checkpoints in {model_dir}/ "
+          f"(tensorboard --logdir {os.path.join(model_dir, 'logs')})")
+
+
+if __name__ == "__main__":
+    main()
