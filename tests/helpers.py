@@ -44,3 +44,22 @@ def run_and_collect(build, tmp_path):
                 elements += [pickle.loads(base64.b64decode(line)) for line in f if line.strip()]
         results[name] = elements
     return results
+
+
+TINY_MODEL = {"embedding_dim": 16, "utterance_units": 16, "context_units": 24,
+              "decoder_units": 16, "latent_dim": 8, "conv_latent_dim": 8, "mlp_units": 16}
+TINY_OVERRIDE = ",".join(f"model.{k}={v}" for k, v in TINY_MODEL.items())
+
+
+def make_small_dailydialog(root, folder, per_split=(300, 40, 40)):
+    """The first dialogues of each real DailyDialog split, preprocessed (in-process)."""
+    from preprocessing import run
+    raw = folder / "raw"
+    for split, n in zip(("train", "validation", "test"), per_split):
+        (raw / split).mkdir(parents=True)
+        with open(os.path.join(root, split, f"dialogues_{split}.txt"), encoding="utf-8") as f:
+            lines = [next(f) for _ in range(n)]
+        (raw / split / f"dialogues_{split}.txt").write_text("".join(lines), encoding="utf-8")
+    out = str(folder / "data")
+    run.run(["--corpus", "dailydialog", "--input", str(raw), "--output", out, *IN_MEMORY_ARGS])
+    return out

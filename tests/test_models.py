@@ -1,0 +1,114 @@
+"""HRED / VHRED / VHCR on a small real slice of DailyDialog with tiny sizes."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_models import build_model, losses
+from keras_models.decoding import greedy_decode
+from keras_models.layers import word_drop
+from pipeline import configs, data
+from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tests.helpers import TINY_MODEL
+
+
+def make(arch, small_data, **overrides):
+    config = configs.make_config("vhred")
+    config.override({"model": {"architecture": arch, **TINY_MODEL, **overrides}})
+    vocab = data.load_vocabulary(small_data)
+    model = build_model(config.model, len(vocab))
+    batch = next(iter(data.make_dataset(small_data, "train", 8, training=False)))
+    model.build_from_batch(batch)
+    optimizer = keras.optimizers.Adam(3e-3, clipnorm=1.0)
+    optimizer.build(model.trainable_variables)
+    model.compile(optimizer=optimizer)
+    return model, batch
+
+
+@pytest.mark.parametrize("arch, kls", [("hred", ()), ("vhred", ("kl_utt",)),
+                                       ("vhcr", ("kl_utt", "kl_conv"))])
+def test_each_model_trains_and_reports_its_kl_terms(small_data, arch, kls):
+    keras.utils.set_random_seed(0)
+    model, batch = make(arch, small_data)
+    stream = data.make_dataset(small_data, "train", 8, training=True, shuffle_buffer=50)
+    history = model.fit(stream, epochs=3, steps_per_epoch=12, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0] - 0.5
+    terms = model.compute_terms(batch)
+    assert {k for k in terms if k.startswith("kl_")} == set(kls)
+    for name in ("kl_utt", "kl_conv"):
+        if name in kls:
+            assert history[name][0] > 0
+        else:
+            assert history[name] == [0.0] * 3  # HRED: no KL at all
+    assert np.allclose(history["nll_bound"], np.array(history["nll"]) + np.array(
+        history["kl_utt"]) + np.array(history["kl_conv"]), rtol=1e-5)
+    if arch == "vhcr":
+        assert terms["kl_conv"].shape == (TINY_MODEL["conv_latent_dim"],)
+
+
+def test_word_drop_replaces_only_real_words():
+    tokens = tf.constant([[BOS_ID, 7, 8, 9, PAD_ID]])
+    assert word_drop(tokens, 1.0).numpy().tolist() == [[BOS_ID, UNK_ID, UNK_ID, UNK_ID, PAD_ID]]
+    assert word_drop(tokens, 0.0).numpy().tolist() == tokens.numpy().tolist()
+
+
+@pytest.mark.parametrize("switch", [{"word_drop": 1.0}, {"utterance_drop": 1.0}])
+def test_drop_regularisers_act_only_in_training(small_data, switch):
+    # HRED has no sampling, so training and evaluation differ only by the drop.
+    plain, batch = make("hred", small_data)
+    dropped, _ = make("hred", small_data, **switch)
+    source = {w.path: w for w in plain.weights}
+    for weight in dropped.weights:  # same weights; h_unk exists only in `dropped`
+        if weight.path in source:
+            weight.assign(source[weight.path])
+    assert float(plain.compute_terms(batch, training=True)["nll"]) == pytest.approx(
+        float(plain.compute_terms(batch, training=False)["nll"]), rel=1e-6)
+    assert float(dropped.compute_terms(batch, training=False)["nll"]) == pytest.approx(
+        float(plain.compute_terms(batch, training=False)["nll"]), rel=1e-6)
+    # (An untrained model is near-uniform, so the drop moves the NLL only slightly.)
+    assert float(dropped.compute_terms(batch, training=True)["nll"]) != pytest.approx(
+        float(dropped.compute_terms(batch, training=False)["nll"]), rel=1e-6)
+
+
+def test_free_bits_floor_the_kl_term():
+    kl = tf.Variable([0.001, 0.5, 0.002])
+    with tf.GradientTape() as tape:
+        floored = losses.floored_kl(kl, tf.constant(1.0), per_dim_floor=0.01)
+    assert float(floored) == pytest.approx(0.01 + 0.5 + 0.01)
+    assert tape.gradient(floored, kl).numpy().tolist() == [0.0, 1.0, 0.0]
+    with tf.GradientTape() as tape:
+        floored = losses.floored_kl(kl, tf.constant(1.0), total_floor=5.0)
+    assert float(floored) == pytest.approx(5.0)
+    gradient = tape.gradient(floored, kl)
+    assert gradient is None or not gradient.numpy().any()
+    assert float(losses.floored_kl(kl, tf.constant(1.0))) == pytest.approx(0.503)
+
+
+def test_free_bits_in_the_model_loss(small_data):
+    model, batch = make("vhred", small_data, free_bits_per_dim=100.0)
+    terms = model.compute_terms(batch, training=True)
+    loss, sums, _ = model.loss_from_terms(terms, training=True)
+    floor = 100.0 * TINY_MODEL["latent_dim"] * float(terms["responses"])
+    assert float(loss) == pytest.approx((float(terms["nll"]) + floor) / float(terms["words"]),
+                                        rel=1e-5)
+
+
+def test_bag_of_words_loss_only_when_enabled(small_data):
+    without, batch = make("vhred", small_data)
+    with_bow, _ = make("vhred", small_data, bow_loss=True)
+    assert "bow" not in without.compute_terms(batch)
+    bow = float(with_bow.compute_terms(batch)["bow"])
+    assert bow > 0
+    _, sums, _ = with_bow.loss_from_terms(with_bow.compute_terms(batch), training=False)
+    assert float(sums["loss"]) > float(sums["nll_bound"])
+
+
+def test_greedy_decoding_returns_bounded_responses_without_banned_tokens(small_data):
+    model, batch = make("vhcr", small_data)
+    context = batch["utterances"][:3, :2]
+    response = greedy_decode(model, context, max_length=7).numpy()
+    assert response.shape[0] == 3 and response.shape[1] <= 7
+    assert not np.isin(response, [UNK_ID, BOS_ID]).any()
+    for row in response:  # after </s> only padding
+        if EOS_ID in row:
+            assert not row[list(row).index(EOS_ID) + 1:].any()
