@@ -193,13 +193,22 @@ class ConversationModel(keras.Model):
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply(grads, self.trainable_variables)
         self._update_trackers(terms, sums, beta)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return self._results()
+
+    def _results(self):
+        results = {name: t.result() for name, t in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces step outputs with strategy.reduce(MEAN, axis=0) under
+            # multi-worker, which fails on scalars (tensorflow #72388). The trackers are
+            # already synchronised, so a [1]-shaped copy reduces to the same value.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def test_step(self, batch):
         terms = self.compute_terms(batch, training=False)
         _, sums, beta = self.loss_from_terms(terms, training=False)
         self._update_trackers(terms, sums, beta)
-        return {name: t.result() for name, t in self.trackers.items()}
+        return self._results()
 
     def response_condition(self, utterances):
         """Context utterances [B, T, L] -> conditioning [B, D] of the next response."""
@@ -215,6 +224,14 @@ class ConversationModel(keras.Model):
 
     def call(self, batch, training=False):
         return self.compute_terms(batch, training=training)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Every variable is created up front (build_from_batch + optimizer.build) inside
+        # the strategy scope. Keras's symbolic build would reduce a dict batch, which
+        # fails under MultiWorkerMirroredStrategy, so skip it when there is nothing to build.
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def build_from_batch(self, batch):
         """Creates every variable (inside the caller's strategy scope) before fit."""

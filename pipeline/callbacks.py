@@ -16,9 +16,14 @@ from keras_models.decoding import greedy_decode, ids_to_text
 log = logging.getLogger("dialogvae")
 
 
+def global_step(model):
+    """The optimizer step as an int (also for distributed variables)."""
+    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+
+
 def _learning_rate(optimizer):
     lr = optimizer.learning_rate
-    return float(lr(optimizer.iterations) if callable(lr) else lr)
+    return float(keras.ops.convert_to_numpy(lr(optimizer.iterations) if callable(lr) else lr))
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -39,12 +44,13 @@ class TrainingMonitor(keras.callbacks.Callback):
         elapsed = max(time.perf_counter() - self.epoch_start, 1e-9)
         logs["tokens_per_sec"] = float(logs.get("words", 0.0)) / elapsed
         logs["learning_rate"] = _learning_rate(self.model.optimizer)
+        logs["global_step"] = global_step(self.model)
 
     def on_train_batch_end(self, batch, logs=None):
         if logs is None:
             return
         self._add(logs)
-        step = int(self.model.optimizer.iterations)
+        step = global_step(self.model)
         for name in ("kl_utt", "kl_conv"):
             if name not in logs or name[len("kl_"):] not in self.model.latent_names:
                 continue
@@ -72,7 +78,7 @@ class StopAtStep(keras.callbacks.Callback):
         self.total_steps = total_steps
 
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations) >= self.total_steps:
+        if global_step(self.model) >= self.total_steps:
             self.model.stop_training = True
 
     def on_epoch_begin(self, epoch, logs=None):

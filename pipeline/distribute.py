@@ -6,10 +6,14 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 def split_cpu(num_devices):
     """Splits the CPU into `num_devices` logical devices (must run before TF starts them)."""
-    cpus = tf.config.list_physical_devices("CPU")
-    if len(tf.config.list_logical_devices("CPU")) < num_devices:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:  # (listing logical devices would start them, so try the split first)
         tf.config.set_logical_device_configuration(
-            cpus[0], [tf.config.LogicalDeviceConfiguration()] * num_devices)
+            cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    except RuntimeError as e:
+        if len(tf.config.list_logical_devices("CPU")) < num_devices:
+            raise RuntimeError(f"cannot split the CPU into {num_devices} devices: TensorFlow "
+                               f"already started with fewer ({e})") from e
 
 
 def make_strategy(name="default", num_cpu_devices=2):

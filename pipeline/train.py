@@ -79,7 +79,7 @@ def restore_backup(model, backup_dir):
     if not os.path.isfile(path):
         return 0
     model.load_weights(path)
-    step = int(model.optimizer.iterations)
+    step = callbacks_lib.global_step(model)
     log.info("resuming from %s at step %d", path, step)
     return step
 
@@ -155,7 +155,8 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)  # absl has already attached a handler
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

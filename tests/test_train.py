@@ -1,0 +1,96 @@
+"""The training entry point: presets, errors, outputs on disk, and kill-and-resume."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pipeline import configs, train
+from tests.helpers import REPO_ROOT, TINY_OVERRIDE
+
+FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,"
+        "train.validation_steps=2,train.sample_responses=1")
+
+
+def test_every_paper_row_is_a_preset_with_its_settings():
+    assert set(configs.PRESETS) == {"hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud", "kla",
+                                    "kla_do", "kla_bow", "fb", "fb_all"}
+    kla_do = configs.make_config("kla_do").model
+    assert (kla_do.kl_annealing_steps, kla_do.word_drop) == (12000, 0.25)
+    assert configs.make_config("fb").model.free_bits_per_dim == 0.01
+    assert configs.make_config("fb_all").model.free_bits_total == 5.0
+    vhcr = configs.make_config("vhcr_ud")
+    assert (vhcr.model.architecture, vhcr.model.utterance_drop) == ("vhcr", 0.25)
+    assert (vhcr.model.embedding_dim, vhcr.model.context_units, vhcr.data.batch_size,
+            vhcr.train.learning_rate) == (300, 1024, 128, 2e-4)
+
+
+def test_yaml_and_params_override_change_a_preset(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model:\n  word_drop: 0.5\ntrain:\n  epochs: 3\n")
+    config = configs.make_config("vhred", str(path), "train.epochs=7,model.latent_dim=64")
+    assert (config.model.word_drop, config.train.epochs, config.model.latent_dim) == (0.5, 7, 64)
+    with pytest.raises(KeyError):
+        configs.make_config("vhred", params_override="model.no_such_key=1")
+
+
+def test_help_lists_presets_and_bad_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--help"])
+    assert e.value.code == 0 and "vhcr_ud" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "nope"])
+    assert e.value.code == 2 and "--model 'nope'" in capsys.readouterr().err
+
+
+def test_missing_data_says_which_command_creates_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "hred", "--data", str(tmp_path / "none"),
+                    "--model_dir", str(tmp_path / "run")])
+    assert e.value.code == 2
+    assert "python -m preprocessing.run" in capsys.readouterr().err
+
+
+def train_command(data_dir, model_dir, override):
+    return [sys.executable, "-m", "pipeline.train", "--model", "vhcr_ud", "--data", data_dir,
+            "--model_dir", model_dir, "--params_override", override, "--verbose", "2",
+            "--backup_every_steps", "4"]
+
+
+def read_log(model_dir):
+    with open(os.path.join(model_dir, "training_log.csv"), encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
+    model_dir = str(tmp_path / "run")
+    override = FAST + ",train.epochs=3,train.steps_per_epoch=12"
+    command = train_command(small_data, model_dir, override)
+    backup = os.path.join(model_dir, "backup", train.BACKUP_FILE)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while not os.path.isfile(backup) and time.time() < deadline:
+            time.sleep(0.05)
+        assert os.path.isfile(backup), "no backup was written"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGKILL)  # a crash: no clean-up of any kind
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    resumed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    step = int(resumed.stderr.split("at step ")[1].split()[0])
+    assert 4 <= step < 36 and step % 4 == 0  # a backup every 4 steps
+    rows = read_log(model_dir)
+    assert int(float(rows[-1]["global_step"])) == 36  # exactly the planned number of steps
+    for name in ("config.yaml", "vocab.txt", "checkpoints/best.weights.h5",
+                 "checkpoints/last.weights.h5"):
+        assert os.path.isfile(os.path.join(model_dir, name)), name
+    events = [f for _, _, fs in os.walk(os.path.join(model_dir, "logs")) for f in fs]
+    assert any(f.startswith("events.out.tfevents") for f in events)
