@@ -13,6 +13,8 @@ INSTALL_REQUIRES = [
     "tensorflow-serving-api~=2.20.0",
     # C crc32c for Beam's TFRecord sink (without it Beam needs the slow crcmod).
     "google-crc32c>=1.5",
+    # word2vec text/binary vectors (embedding initialisation, embedding metrics).
+    "gensim>=4.3",
 ]
 
 setuptools.setup(

@@ -58,7 +58,7 @@ def make_optimizer(config, mixed_precision):
 
 def load_word_vectors(model, path, vocab):
     """Initialises the embedding rows of words found in a word2vec text/binary file."""
-    from gensim.models import KeyedVectors  # optional dependency
+    from gensim.models import KeyedVectors
     vectors = KeyedVectors.load_word2vec_format(path, binary=not path.endswith(".txt"))
     matrix = model.embedding.embeddings.numpy()
     if vectors.vector_size != matrix.shape[1]:

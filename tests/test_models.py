@@ -112,3 +112,29 @@ def test_greedy_decoding_returns_bounded_responses_without_banned_tokens(small_d
     for row in response:  # after </s> only padding
         if EOS_ID in row:
             assert not row[list(row).index(EOS_ID) + 1:].any()
+
+
+def test_grus_stay_cudnn_eligible(small_data):
+    model, _ = make("vhcr", small_data)
+    grus = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.GRU)]
+    assert len(grus) >= 5  # utterance, context, decoder, and the bidirectional pair
+    for gru in grus:
+        cfg = gru.get_config()
+        assert (cfg["activation"], cfg["recurrent_activation"]) == ("tanh", "sigmoid")
+        assert cfg["reset_after"] and not cfg["unroll"] and cfg["use_bias"]
+        assert cfg["recurrent_dropout"] == 0
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_keeps_losses_in_float32(small_data, policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model, batch = make("vhcr", small_data)
+        terms = model.compute_terms(batch, training=True)
+        assert model.decoder.projection.compute_dtype == "float32"
+        assert model.decoder.gru.compute_dtype == policy.split("_")[1]
+        for name in ("nll", "kl_utt", "kl_conv", "words"):
+            assert terms[name].dtype == tf.float32, name
+        assert np.isfinite(float(terms["nll"]))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

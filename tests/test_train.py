@@ -94,3 +94,44 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     events = [f for _, _, fs in os.walk(os.path.join(model_dir, "logs")) for f in fs]
     assert any(f.startswith("events.out.tfevents") for f in events)
+
+
+def test_word_vectors_initialise_the_embedding(small_data, tmp_path):
+    from keras_models import build_model
+    from pipeline import data
+    vocab = data.load_vocabulary(small_data)
+    path = tmp_path / "vectors.txt"
+    path.write_text(f"2 3\n{vocab[10]} 1 2 3\nnotaword 4 5 6\n")
+    config = configs.make_config("hred")
+    config.override({"model": {"embedding_dim": 3, "utterance_units": 4, "context_units": 4,
+                               "decoder_units": 4}})
+    model = build_model(config.model, len(vocab))
+    model.build_from_batch(next(iter(data.make_dataset(small_data, "train", 4, False))))
+    before = model.embedding.embeddings.numpy().copy()
+    train.load_word_vectors(model, str(path), vocab)
+    after = model.embedding.embeddings.numpy()
+    assert after[10].tolist() == [1.0, 2.0, 3.0]
+    assert (after[11:] == before[11:]).all() and (after[:10] == before[:10]).all()
+
+
+def test_collapse_warning_after_patience_steps(caplog):
+    from pipeline.callbacks import TrainingMonitor
+
+    class FakeOptimizer:
+        iterations = 0
+        learning_rate = 1e-3
+
+    class FakeModel:
+        latent_names = ("utt",)
+        optimizer = FakeOptimizer()
+
+    monitor = TrainingMonitor(kl_threshold=0.01, patience_steps=3)
+    monitor.set_model(FakeModel())
+    monitor.on_epoch_begin(0)
+    with caplog.at_level("WARNING", logger="dialogvae"):
+        for value in (0.001, 0.002, 0.5, 0.001, 0.001):
+            monitor.on_train_batch_end(0, {"kl_utt": value, "kl_conv": 0.0, "words": 10})
+        assert not caplog.records  # never 3 low steps in a row yet
+        monitor.on_train_batch_end(0, {"kl_utt": 0.001, "kl_conv": 0.0, "words": 10})
+    assert len(caplog.records) == 1 and "kl_utt" in caplog.records[0].getMessage()
+    assert "kl_conv" not in caplog.records[0].getMessage()  # not a latent of this model
