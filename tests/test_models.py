@@ -138,3 +138,28 @@ def test_mixed_precision_keeps_losses_in_float32(small_data, policy):
         assert np.isfinite(float(terms["nll"]))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("kwargs", [{"return_sequences": True, "return_state": True}, {},
+                                    {"go_backwards": True}])
+def test_fast_cpu_gru_equals_keras_gru(kwargs):
+    from keras_models.layers.gru import GRU
+    x = tf.random.normal([5, 7, 6], seed=1)
+    mask = tf.sequence_mask([7, 3, 1, 5, 6], 7)
+    h0 = tf.random.normal([5, 4], seed=2)
+    reference, fast = keras.layers.GRU(4, **kwargs), GRU(4, **kwargs)
+    reference.build(x.shape)
+    fast.build(x.shape)
+    fast.set_weights(reference.get_weights())
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outputs = [tf.nest.flatten(layer(x, mask=mask, initial_state=[h0]))
+                   for layer in (reference, fast)]
+        totals = [tf.add_n([tf.reduce_sum(o) for o in out]) for out in outputs]
+    for a, b in zip(*outputs):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(totals[0], x).numpy(),
+                               tape.gradient(totals[1], x).numpy(), atol=1e-5)
+    for a, b in zip(tape.gradient(totals[0], reference.trainable_weights),
+                    tape.gradient(totals[1], fast.trainable_weights)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)

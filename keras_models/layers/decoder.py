@@ -5,6 +5,8 @@ to the real (non-pad) target positions, gathered into one large matmul, followed
 fused sparse softmax cross-entropy in float32.
 """
 import keras
+
+from keras_models.layers.gru import GRU
 import tensorflow as tf
 
 
@@ -14,7 +16,7 @@ class UtteranceDecoder(keras.layers.Layer):
         self.embedding = embedding
         self.units = units
         self.init_state = keras.layers.Dense(units, activation="tanh", name="init_state")
-        self.gru = keras.layers.GRU(units, return_sequences=True, return_state=True,
+        self.gru = GRU(units, return_sequences=True, return_state=True,
                                     name="gru")
         self.projection = keras.layers.Dense(vocab_size, name="projection", dtype="float32")
 

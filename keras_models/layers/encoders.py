@@ -4,6 +4,8 @@ VHCR's bidirectional conversation encoder.
 GRUs keep Keras's default activations and reset_after=True so a GPU uses cuDNN.
 """
 import keras
+
+from keras_models.layers.gru import GRU
 import tensorflow as tf
 
 
@@ -13,7 +15,7 @@ class UtteranceEncoder(keras.layers.Layer):
     def __init__(self, embedding, units, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
-        self.gru = keras.layers.GRU(units, name="gru")
+        self.gru = GRU(units, name="gru")
 
     def build(self, input_shape):
         if not self.embedding.built:
@@ -29,7 +31,7 @@ class ContextEncoder(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.gru = keras.layers.GRU(units, return_sequences=True, name="gru")
+        self.gru = GRU(units, return_sequences=True, name="gru")
 
     def build(self, input_shape):
         self.gru.build(input_shape)
@@ -44,7 +46,7 @@ class ConversationEncoder(keras.layers.Layer):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.rnn = keras.layers.Bidirectional(keras.layers.GRU(units), name="bigru")
+        self.rnn = keras.layers.Bidirectional(GRU(units), name="bigru")
 
     def build(self, input_shape):
         self.rnn.build(input_shape)
