@@ -13,6 +13,7 @@ import sys
 
 import keras
 import tensorflow as tf
+import yaml
 
 from keras_models import build_model
 from pipeline import callbacks as callbacks_lib
@@ -100,9 +101,7 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
     total_steps = config.train.epochs * steps_per_epoch
 
     os.makedirs(model_dir, exist_ok=True)
-    config.as_dict()  # validates
     with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
-        import yaml
         yaml.safe_dump(config.as_dict(), f, sort_keys=False)
     shutil.copy(os.path.join(data_dir, "vocab.txt"), os.path.join(model_dir, "vocab.txt"))
 

@@ -163,3 +163,11 @@ def test_fast_cpu_gru_equals_keras_gru(kwargs):
     for a, b in zip(tape.gradient(totals[0], reference.trainable_weights),
                     tape.gradient(totals[1], fast.trainable_weights)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
+def test_schedules():
+    from keras_models import schedules
+    assert [float(schedules.kl_weight(i, 100)) for i in (0, 50, 100, 500)] == [0, 0.5, 1, 1]
+    assert float(schedules.kl_weight(7, 0)) == 1.0  # no annealing
+    assert [float(schedules.keep_rate(i, 2500)) for i in (0, 1250, 2500, 9999)] == [
+        1.0, 0.5, 0.0, 0.0]
