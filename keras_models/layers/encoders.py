@@ -6,7 +6,6 @@ GRUs keep Keras's default activations and reset_after=True so a GPU uses cuDNN.
 import keras
 
 from keras_models.layers.gru import GRU
-import tensorflow as tf
 
 
 class UtteranceEncoder(keras.layers.Layer):
