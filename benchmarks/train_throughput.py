@@ -3,7 +3,8 @@ fraction, and the fraction of this machine's measured fp32 matmul rate spent on 
 
     python -m benchmarks.train_throughput [--data data/dailydialog] [--steps 8]
 
-Batches are real DailyDialog slices (32 per batch, as the VHCR authors' reference run);
+"padding" is the share of decoder steps spent on padded positions, after the
+model's length grouping. Batches are real DailyDialog slices (32 per batch, as the VHCR authors' reference run);
 create them with `python -m preprocessing.run`. Prints figures; asserts nothing.
 """
 import argparse
@@ -16,6 +17,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_models import build_model  # noqa: E402
+from keras_models.optimizers import FusedAdam  # noqa: E402
+from keras_models.layers.length_groups import length_groups  # noqa: E402
 from pipeline import configs, data  # noqa: E402
 
 SMALL = {"embedding_dim": 64, "utterance_units": 64, "context_units": 128,
@@ -54,13 +57,21 @@ def useful_flops(batch, m, vocab_size, architecture):
     return 3 * flops, targets
 
 
-def measure(architecture, sizes, batches, vocab_size, steps):
+def decoded_positions(batch, groups):
+    """Decoder positions actually stepped through when responses run in length groups."""
+    responses = batch["utterances"][:, 1:]
+    targets = tf.boolean_mask(responses, responses[:, :, 0] != 0)
+    lengths = tf.reduce_sum(tf.cast(targets != 0, tf.int32), 1)
+    return sum(float(tf.size(rows) * longest) for rows, longest in
+               length_groups(lengths, groups))
+
+
+def measure(architecture, sizes, batches, vocab_size, steps, groups):
     config = configs.make_config(PRESET[architecture])
-    if sizes:
-        config.override({"model": sizes})
+    config.override({"model": {**(sizes or {}), "length_groups": groups}})
     model = build_model(config.model, vocab_size)
     model.build_from_batch(batches[0])
-    optimizer = keras.optimizers.Adam(2e-4, clipnorm=1.0)
+    optimizer = FusedAdam(2e-4, clipnorm=1.0)
     optimizer.build(model.trainable_variables)
     model.compile(optimizer=optimizer)
     # One trace for every batch shape, as Keras's fit does after its first retraces.
@@ -78,9 +89,7 @@ def measure(architecture, sizes, batches, vocab_size, steps):
     for batch in timed:
         f, t = useful_flops(batch, config.model, vocab_size, architecture)
         flops, tokens = flops + f, tokens + t
-        responses = batch["utterances"][:, 1:]
-        has = tf.reduce_sum(tf.cast(responses[:, :, 0] != 0, tf.float32))
-        positions += float(has) * float(tf.shape(responses)[2])
+        positions += decoded_positions(batch, groups)
     return tokens / seconds, 1 - tokens / positions, flops / seconds / 1e9, seconds / len(timed)
 
 
@@ -90,6 +99,9 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--models", default="hred,vhred,vhcr")
+    parser.add_argument("--sizes", default="paper,small")
+    parser.add_argument("--length_groups", type=int, default=2,
+                        help="model.length_groups (1 = decode every row to the longest)")
     args = parser.parse_args()
     vocab_size = 20004  # the paper's 20,000 + 4 specials, whatever this corpus has
     batches = [{"utterances": tf.minimum(b["utterances"], vocab_size - 1)} for b in
@@ -97,13 +109,16 @@ def main():
                                  shuffle_buffer=5000).take(args.steps + 2)]
     peak = matmul_peak()
     print(f"fp32 matmul peak on this machine: {peak:.0f} GFLOP/s; batches of "
-          f"{args.batch_size} DailyDialog slices; {args.steps} timed steps after 2 warm-up")
+          f"{args.batch_size} DailyDialog slices; {args.steps} timed steps after 2 warm-up; "
+          f"length groups {args.length_groups}")
     print(f"{'model':<6} {'size':<6} {'tokens/s':>9} {'s/step':>7} {'padding':>8} "
           f"{'useful GFLOP/s':>15} {'of peak':>8}")
     for architecture in args.models.split(","):
-        for label, sizes in (("paper", None), ("small", SMALL)):
+        for label in args.sizes.split(","):
+            sizes = {"paper": None, "small": SMALL}[label]
             rate, padding, gflops, per_step = measure(architecture, sizes, batches,
-                                                      vocab_size, args.steps)
+                                                      vocab_size, args.steps,
+                                                      args.length_groups)
             print(f"{architecture:<6} {label:<6} {rate:9.0f} {per_step:7.2f} "
                   f"{padding:8.1%} {gflops:15.1f} {gflops / peak:8.1%}")
 

@@ -1,9 +1,10 @@
 """Keras 3 conversation models (TF backend) and the layers they are built from."""
+from keras_models.collaborative import CollaborativeVED
 from keras_models.hred import HRED
 from keras_models.vhcr import VHCR
 from keras_models.vhred import VHRED
 
-ARCHITECTURES = {"hred": HRED, "vhred": VHRED, "vhcr": VHCR}
+ARCHITECTURES = {"hred": HRED, "vhred": VHRED, "vhcr": VHCR, "co": CollaborativeVED}
 
 
 def build_model(config, vocab_size):

@@ -48,10 +48,11 @@ class ConversationModel(keras.Model):
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim,
                                                 name="embedding")
         self.utterance_encoder = UtteranceEncoder(self.embedding, config.utterance_units,
+                                                  length_groups=config.length_groups,
                                                   name="utterance_encoder")
         self.context_encoder = ContextEncoder(config.context_units, name="context_encoder")
         self.decoder = UtteranceDecoder(self.embedding, config.decoder_units, vocab_size,
-                                        name="decoder")
+                                        length_groups=config.length_groups, name="decoder")
         self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
                                if config.utterance_drop else None)
         self.bag_of_words = (BagOfWords(vocab_size, config.mlp_units, name="bag_of_words")
@@ -111,8 +112,9 @@ class ConversationModel(keras.Model):
         dense = tf.scatter_nd(rows, vectors, [shape[0] * shape[1], tf.shape(vectors)[-1]])
         return tf.reshape(dense, [shape[0], shape[1], -1]), mask
 
-    def compute_terms(self, batch, training=False):
-        """Per-replica sums: nll, words, kl_<latent> ([D] per-dim sums), counts, bow."""
+    def encode_context(self, batch, training=False):
+        """The hierarchical encoder: for each of the N responses in the batch, its context
+        state [N, H], its own utterance vector [N, U] and its token ids [N, L]."""
         utterances = tf.cast(batch["utterances"], tf.int32)
         vectors, mask = self.encode_utterances(utterances)
         conversation = self.conversation_latent(vectors, mask, training)
@@ -123,15 +125,18 @@ class ConversationModel(keras.Model):
         context = self.context_encoder(context_in, mask, initial_state=initial)
 
         responses = tf.where(mask[:, 1:])  # (b, t): utterance t+1 answers context t
-        batch_index = responses[:, 0]
-        context_r = tf.gather_nd(context[:, :-1], responses)
-        target_vec = tf.gather_nd(vectors[:, 1:], responses)
-        targets = tf.gather_nd(utterances[:, 1:], responses)
-        condition, kl_utt = self.utterance_latent(
-            context_r, target_vec,
-            None if conversation is None else tf.gather(conversation[0], batch_index),
-            training)
+        return {
+            "context": tf.gather_nd(context[:, :-1], responses),
+            "target_vectors": tf.gather_nd(vectors[:, 1:], responses),
+            "targets": tf.gather_nd(utterances[:, 1:], responses),
+            "conversation": conversation,  # None, or (z_conv [B, Dc], kl per dim [B, Dc])
+            "batch_index": responses[:, 0],
+            "conversations": tf.cast(tf.shape(utterances)[0], tf.float32),
+        }
 
+    def decode_terms(self, condition, targets, training=False):
+        """Teacher-forced decoding of `targets` [N, L] from `condition` [N, D]: summed NLL,
+        word and response counts, padding fraction, and the bag-of-words loss."""
         inputs = tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
         if training:
             inputs = word_drop(inputs, self.config.word_drop, self.word_drop_seed)
@@ -139,16 +144,28 @@ class ConversationModel(keras.Model):
         terms = {
             "nll": nll, "words": words,
             "responses": tf.cast(tf.shape(targets)[0], tf.float32),
-            "conversations": tf.cast(tf.shape(utterances)[0], tf.float32),
             "padding_fraction": 1.0 - words / tf.cast(tf.size(targets), tf.float32),
         }
+        if self.bag_of_words is not None:
+            terms["bow"] = self.bag_of_words(
+                condition, tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
+        return terms
+
+    def compute_terms(self, batch, training=False):
+        """Per-replica sums: nll, words, kl_<latent> ([D] per-dim sums), counts, bow."""
+        encoded = self.encode_context(batch, training)
+        conversation = encoded["conversation"]
+        condition, kl_utt = self.utterance_latent(
+            encoded["context"], encoded["target_vectors"],
+            None if conversation is None else tf.gather(conversation[0],
+                                                        encoded["batch_index"]),
+            training)
+        terms = self.decode_terms(condition, encoded["targets"], training)
+        terms["conversations"] = encoded["conversations"]
         if kl_utt is not None:
             terms["kl_utt"] = tf.reduce_sum(kl_utt, 0)
         if conversation is not None:
             terms["kl_conv"] = tf.reduce_sum(conversation[1], 0)
-        if self.bag_of_words is not None:
-            terms["bow"] = self.bag_of_words(
-                condition, tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
         return terms
 
     def loss_from_terms(self, terms, training):
@@ -158,7 +175,7 @@ class ConversationModel(keras.Model):
         replicas gives exactly the one-device gradient of the global batch.
         """
         cfg = self.config
-        beta = (schedules.kl_weight(self.optimizer.iterations, cfg.kl_annealing_steps)
+        beta = (schedules.kl_weight(self.step_counter, cfg.kl_annealing_steps)
                 if training else tf.constant(1.0))
         sums = {"nll": terms["nll"], "kl_utt": 0.0, "kl_conv": 0.0, "bow": 0.0}
         kl_in_loss = 0.0
@@ -195,8 +212,10 @@ class ConversationModel(keras.Model):
         self._update_trackers(terms, sums, beta)
         return self._results()
 
-    def _results(self):
-        results = {name: t.result() for name, t in self.trackers.items()}
+    def _results(self, results=None):
+        """What a step returns: every tracker's result unless `results` is given."""
+        if results is None:
+            results = {name: t.result() for name, t in self.trackers.items()}
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces step outputs with strategy.reduce(MEAN, axis=0) under
             # multi-worker, which fails on scalars (tensorflow #72388). The trackers are
@@ -232,6 +251,19 @@ class ConversationModel(keras.Model):
         if self.built and self.optimizer is not None and self.optimizer.built:
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    @property
+    def step_counter(self):
+        """The global training step (one per train_step, whatever the model optimises)."""
+        return self.optimizer.iterations
+
+    def build_optimizers(self, make_optimizer):
+        """Creates and builds the optimizer(s) up front, inside the caller's strategy scope
+        (a lazily built optimizer fails under MirroredStrategy, keras #23085). Returns the
+        one to `compile` with."""
+        optimizer = make_optimizer()
+        optimizer.build(self.trainable_variables)
+        return optimizer
 
     def build_from_batch(self, batch):
         """Creates every variable (inside the caller's strategy scope) before fit."""

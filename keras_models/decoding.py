@@ -1,29 +1,112 @@
-"""Greedy decoding of a response from a trained model (beam search comes with evaluation)."""
+"""Response generation: greedy, sampling with temperature, and beam search.
+
+All three run the decoder's GRU cell one token at a time from the conditioning vector a
+model gives for a context (`model.response_condition`), never produce <pad>, <unk> or
+<s>, and return 0-padded ids that end with </s> (unless cut at `max_length`). They are
+graph-friendly (tf.while_loop), so the serving export traces the same functions.
+Beam search is Model Garden's `official.nlp.modeling.ops.beam_search`.
+"""
 import tensorflow as tf
+from official.nlp.modeling.ops import beam_search as model_garden_beam_search
 
 from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
+MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>
 
 
-def greedy_decode(model, context, max_length=30):
-    """Context utterances [B, T, L] -> response token ids [B, <= max_length] (</s>, 0-padded)."""
-    condition = model.response_condition(context)
-    state = model.decoder.initial_state(condition)
+def banned_bias(vocab_size):
+    """[V] logit bias: -1e9 on the banned ids."""
+    return tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
+
+
+def _token_by_token(model, condition, max_length, choose):
+    """Runs `choose(logits) -> ids` until every row has produced </s> or max_length."""
+    decoder = model.decoder
+    bias = banned_bias(model.vocab_size)
     batch = tf.shape(condition)[0]
-    token = tf.fill([batch], BOS_ID)
-    ban = tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [model.vocab_size])
-    finished = tf.zeros([batch], tf.bool)
-    output = []
-    for _ in range(max_length):
-        states, state = model.decoder.run(token[:, None], state)
-        logits = model.decoder.logits(states[:, 0]) + ban
-        token = tf.where(finished, PAD_ID, tf.argmax(logits, -1, output_type=tf.int32))
-        output.append(token)
-        finished |= token == EOS_ID
-        if bool(tf.reduce_all(finished)):
-            break
-    return tf.stack(output, 1)
+    state = decoder.initial_state(condition)
+    tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+
+    def body(i, token, state, finished, tokens):
+        logits, state = decoder.step(token, state)
+        token = tf.where(finished, PAD_ID, choose(logits + bias))
+        return i + 1, token, state, finished | (token == EOS_ID), tokens.write(i, token)
+
+    def not_done(i, token, state, finished, tokens):
+        return (i < max_length) & ~tf.reduce_all(finished)
+
+    _, _, _, _, tokens = tf.while_loop(
+        not_done, body, (0, tf.fill([batch], BOS_ID), state, tf.zeros([batch], tf.bool),
+                         tokens))
+    ids = tokens.stack()  # [steps, B]
+    return tf.transpose(tf.reshape(ids, [-1, batch]))
+
+
+def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None):
+    """Context utterances [B, T, L] -> response ids [B, <= max_length]."""
+    if condition is None:
+        condition = model.response_condition(context)
+    return _token_by_token(model, condition, max_length,
+                           lambda logits: tf.argmax(logits, -1, output_type=tf.int32))
+
+
+def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKENS,
+                  condition=None, seed=None):
+    """Like greedy_decode, each token drawn from softmax(logits / temperature)."""
+    if condition is None:
+        condition = model.response_condition(context)
+    temperature = tf.maximum(tf.cast(temperature, tf.float32), 1e-6)
+
+    def choose(logits):
+        drawn = tf.random.categorical(logits / temperature, 1, dtype=tf.int32, seed=seed)
+        return drawn[:, 0]
+
+    return _token_by_token(model, condition, max_length, choose)
+
+
+def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alpha=0.0,
+                condition=None):
+    """(ids [B, beam, max_length], scores [B, beam]) best first.
+
+    alpha is Model Garden's length normalisation, ((5 + length) / 6) ** alpha; 0 ranks by
+    plain log-probability. Scores are the (normalised) log-probabilities.
+    """
+    if condition is None:
+        condition = model.response_condition(context)
+    decoder = model.decoder
+    bias = banned_bias(model.vocab_size)
+
+    def symbols_to_logits(ids, index, cache):
+        logits, state = decoder.step(ids[:, -1], cache["state"])
+        return logits + bias, {"state": state}
+
+    batch = tf.shape(condition)[0]
+    ids, scores = model_garden_beam_search.sequence_beam_search(
+        symbols_to_logits, initial_ids=tf.fill([batch], BOS_ID),
+        initial_cache={"state": decoder.initial_state(condition)},
+        vocab_size=model.vocab_size, beam_size=beam_size, alpha=alpha,
+        max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False)
+    return ids[:, :, 1:], scores  # without the leading <s>
+
+
+def response_lengths(ids):
+    """Tokens up to and including </s> (or all) per row of [..., L] ids."""
+    is_eos = tf.cast(ids == EOS_ID, tf.int32)
+    before_eos = tf.cast(tf.cumsum(is_eos, -1, exclusive=True) == 0, tf.int32)
+    return tf.reduce_sum(before_eos * tf.cast(ids != PAD_ID, tf.int32), -1)
+
+
+def append_utterance(context, response):
+    """Context [B, T, L] + response [B, L2] -> [B, T + 1, max(L, L2)], each response
+    placed right after its row's last real utterance (rows have different turn counts)."""
+    response = tf.cast(response, context.dtype)
+    turns = tf.reduce_sum(tf.cast(context[:, :, 0] != PAD_ID, tf.int32), 1)
+    length = tf.maximum(tf.shape(context)[2], tf.shape(response)[1])
+    context = tf.pad(context, [[0, 0], [0, 1], [0, length - tf.shape(context)[2]]])
+    response = tf.pad(response, [[0, 0], [0, length - tf.shape(response)[1]]])
+    index = tf.stack([tf.range(tf.shape(context)[0]), turns], 1)
+    return tf.tensor_scatter_nd_update(context, index, response)
 
 
 def ids_to_text(ids, vocab):

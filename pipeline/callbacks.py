@@ -4,7 +4,9 @@ sample responses, and the step-exact stop that makes a resumed run match an unin
 They write into the `logs` dict, so list them *before* keras.callbacks.TensorBoard and
 CSVLogger, which then record the added values.
 """
+import json
 import logging
+import os
 import time
 
 import keras
@@ -17,8 +19,11 @@ log = logging.getLogger("dialogvae")
 
 
 def global_step(model):
-    """The optimizer step as an int (also for distributed variables)."""
-    return int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    """The model's training step as an int (also for distributed variables)."""
+    counter = getattr(model, "step_counter", None)
+    if counter is None:
+        counter = model.optimizer.iterations
+    return int(keras.ops.convert_to_numpy(counter))
 
 
 def _learning_rate(optimizer):
@@ -69,6 +74,24 @@ class TrainingMonitor(keras.callbacks.Callback):
             self._add(logs)
 
 
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore with crash-safe writes: the backup is written beside the
+    old one and renamed over it, so a process killed while saving leaves the previous
+    backup intact instead of a truncated HDF5 file that cannot be resumed from."""
+
+    PARTIAL = "partial.weights.h5"  # save_weights insists on the .weights.h5 suffix
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = os.path.join(self.backup_dir, self.PARTIAL)
+        self.model.save_weights(partial, overwrite=True)
+        metadata = self._training_metadata_path + ".partial"
+        with open(metadata, "w", encoding="utf-8") as f:
+            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+        os.replace(partial, self._weights_path)
+        os.replace(metadata, self._training_metadata_path)
+
+
 class StopAtStep(keras.callbacks.Callback):
     """Ends training at exactly `total_steps` optimizer steps, also after a resume
     (a resumed run replays the interrupted epoch's remaining batches, not all of them)."""
@@ -83,6 +106,52 @@ class StopAtStep(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.on_train_batch_end(0)
+
+
+class PhaseSchedule(keras.callbacks.Callback):
+    """Swaps a phased model (CO) between its per-phase train functions at phase
+    boundaries. The phase follows the global step, so a run resumed mid-phase continues
+    in that phase. Adds `phase` (0 AE, 1 CVAE, 2 joint) and `tokens_per_sec_<phase>` to
+    the logs; list it after TrainingMonitor."""
+
+    def __init__(self, steps_per_epoch):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_train_begin(self, logs=None):
+        self.step = global_step(self.model)
+        self._switch()
+
+    def _switch(self):
+        phase = self.model.phase_at(self.step, self.steps_per_epoch)
+        if phase != self.model.phase or self.model.train_function is None:
+            log.info("step %d: %s phase", self.step, phase)
+        self.model.set_phase(phase)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._switch()
+
+    def _add(self, logs):
+        if logs is not None and "tokens_per_sec" in logs:
+            logs[f"tokens_per_sec_{self.model.phase}"] = logs["tokens_per_sec"]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        self._add(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._add(logs)
+
+
+class CSVLogger(keras.callbacks.CSVLogger):
+    """Keras's CSVLogger with a column for every metric from the first row on, so epochs
+    of a phase that reports fewer values (CO's CVAE phase) leave blanks, not lost columns."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None and logs is not None and hasattr(self.model, "phases"):
+            self.keys = sorted(set(logs) | {m.name for m in self.model.metrics}
+                               | {f"tokens_per_sec_{p}" for p in self.model.phases()})
+        super().on_epoch_end(epoch, logs)
 
 
 def latent_diagnostics(model, batches):

@@ -10,7 +10,7 @@ from official.modeling.hyperparams import base_config, params_dict
 
 @dataclasses.dataclass
 class ModelConfig(base_config.Config):
-    architecture: str = "vhred"  # hred | vhred | vhcr
+    architecture: str = "vhred"  # hred | vhred | vhcr | co
     # Paper sizes (VHCR / CO papers).
     embedding_dim: int = 300
     utterance_units: int = 512
@@ -19,6 +19,7 @@ class ModelConfig(base_config.Config):
     latent_dim: int = 512  # z_utt
     conv_latent_dim: int = 512  # VHCR's z_conv
     mlp_units: int = 512  # hidden layer of the Gaussian and bag-of-words heads
+    length_groups: int = 2  # encoder/decoder rows run in this many length-sorted groups
     # Regularisers, each usable on every latent model.
     kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
     word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
@@ -27,6 +28,11 @@ class ModelConfig(base_config.Config):
     free_bits_per_dim: float = 0.0  # FB: each dimension's KL floored at lambda
     free_bits_total: float = 0.0  # FB-all: the total KL floored at lambda
     embeddings_path: str = ""  # optional word vectors (word2vec text/binary) to start from
+    # Collaborative VED (architecture co).
+    co_alpha: float = 5.0  # AE phase: max(alpha, KL) per response, in nats
+    scheduled_sampling_steps: int = 0  # k: keep-rate max(1 - i/k, 0); 0 = no SS
+    phase_period_epochs: int = 1  # AE and CVAE phases alternate every this many epochs
+    joint_phases: bool = False  # both updates every step (the paper's "joint" row)
 
 
 @dataclasses.dataclass
@@ -89,6 +95,16 @@ PRESETS = {
                   free_bits_per_dim=0.01),
     "fb_all": _preset("VHRED + free bits 5 on the total KL", architecture="vhred",
                       free_bits_total=5.0),
+    # CO paper (Table 1 rows). DailyDialog's k = 2,500; use
+    # model.scheduled_sampling_steps=5000 for Switchboard.
+    "co": _preset("Collaborative VED: AE and CVAE phases alternating by epoch",
+                  architecture="co"),
+    "co_do": _preset("CO + word drop 0.25", architecture="co", word_drop=0.25),
+    "co_ss": _preset("CO + word drop 0.25 + scheduled sampling (k = 2,500)",
+                     architecture="co", word_drop=0.25, scheduled_sampling_steps=2500),
+    "co_ss_joint": _preset("CO+SS with both phases' updates in every step",
+                           architecture="co", word_drop=0.25, scheduled_sampling_steps=2500,
+                           joint_phases=True),
 }
 
 

@@ -1,6 +1,6 @@
 """Train a conversation model from preprocessed TFRecords.
 
-    python -m pipeline.train --model vhcr_ud --data data/dailydialog --model_dir runs/vhcr_ud
+    python -m pipeline.train --model co_ss --data data/dailydialog --model_dir runs/co_ss
 
 Rerunning the same command after a crash resumes from the last backup (weights,
 optimizer state and position in the training stream). TensorBoard: --logdir MODEL_DIR/logs.
@@ -16,6 +16,7 @@ import tensorflow as tf
 import yaml
 
 from keras_models import build_model
+from keras_models.optimizers import FusedAdam
 from pipeline import callbacks as callbacks_lib
 from pipeline import configs, data, distribute
 
@@ -28,7 +29,7 @@ def build_parser():
         prog="python -m pipeline.train", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="presets:\n" + configs.describe_presets())
-    parser.add_argument("--model", default="vhcr_ud", help="a preset (listed below)")
+    parser.add_argument("--model", default="co_ss", help="a preset (listed below)")
     parser.add_argument("--data", help="preprocessed data folder (default: data.data_dir "
                         "of the preset, data/dailydialog)")
     parser.add_argument("--model_dir", help="checkpoints, logs, config (default: runs/MODEL)")
@@ -50,8 +51,7 @@ def build_parser():
 def make_optimizer(config, mixed_precision):
     """Adam at the configured rate: the global batch is split over replicas and the
     learning rate is deliberately not rescaled with their number."""
-    optimizer = keras.optimizers.Adam(config.train.learning_rate,
-                                      clipnorm=config.train.clipnorm or None)
+    optimizer = FusedAdam(config.train.learning_rate, clipnorm=config.train.clipnorm or None)
     if mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -115,8 +115,7 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
         model.build_from_batch(next(iter(validation)))
         if config.model.embeddings_path:
             load_word_vectors(model, config.model.embeddings_path, vocab)
-        optimizer = make_optimizer(config, mixed_precision)
-        optimizer.build(model.trainable_variables)  # before fit: see keras #23085
+        optimizer = model.build_optimizers(lambda: make_optimizer(config, mixed_precision))
         model.compile(optimizer=optimizer, jit_compile=jit_compile)
         backup_dir = os.path.join(model_dir, "backup")
         resume_step = restore_backup(model, backup_dir)
@@ -128,11 +127,12 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
     log_dir = os.path.join(model_dir, "logs")
     checkpoints = os.path.join(model_dir, "checkpoints")
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
+        callbacks_lib.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
                                          delete_checkpoint=False),
         callbacks_lib.StopAtStep(total_steps),
         callbacks_lib.TrainingMonitor(config.train.collapse_kl_threshold,
                                       config.train.collapse_patience_steps),
+        *([callbacks_lib.PhaseSchedule(steps_per_epoch)] if hasattr(model, "phases") else []),
         callbacks_lib.ValidationDiagnostics(validation, vocab,
                                             os.path.join(log_dir, "samples"),
                                             num_samples=config.train.sample_responses),
@@ -143,7 +143,7 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
                                         save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_nll_bound", mode="min",
                                       patience=config.train.early_stopping_patience),
-        keras.callbacks.CSVLogger(os.path.join(model_dir, "training_log.csv"), append=True),
+        callbacks_lib.CSVLogger(os.path.join(model_dir, "training_log.csv"), append=True),
         keras.callbacks.TensorBoard(log_dir, update_freq=50),
     ]
     history = model.fit(

@@ -20,6 +20,7 @@ import tensorflow as tf  # noqa: E402
 import keras_models.vhcr  # noqa: E402
 import keras_models.vhred  # noqa: E402
 from keras_models import build_model  # noqa: E402
+from keras_models.optimizers import FusedAdam  # noqa: E402
 from pipeline import configs, data  # noqa: E402
 from tests.helpers import TINY_MODEL  # noqa: E402
 
@@ -35,7 +36,7 @@ def one_step(strategy, config, vocab_size, batch, weights):
     with strategy.scope():
         model = build_model(config.model, vocab_size)
         model.build_from_batch(batch)
-        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer = FusedAdam(1e-2)  # the optimizer pipeline.train uses
         optimizer.build(model.trainable_variables)
         model.compile(optimizer=optimizer)
         if weights is not None:

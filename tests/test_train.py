@@ -17,7 +17,8 @@ FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,"
 
 def test_every_paper_row_is_a_preset_with_its_settings():
     assert set(configs.PRESETS) == {"hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud", "kla",
-                                    "kla_do", "kla_bow", "fb", "fb_all"}
+                                    "kla_do", "kla_bow", "fb", "fb_all",
+                                    "co", "co_do", "co_ss", "co_ss_joint"}
     kla_do = configs.make_config("kla_do").model
     assert (kla_do.kl_annealing_steps, kla_do.word_drop) == (12000, 0.25)
     assert configs.make_config("fb").model.free_bits_per_dim == 0.01
@@ -94,6 +95,34 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     events = [f for _, _, fs in os.walk(os.path.join(model_dir, "logs")) for f in fs]
     assert any(f.startswith("events.out.tfevents") for f in events)
+
+
+def test_a_crash_while_saving_a_backup_keeps_the_previous_one(small_data, tmp_path):
+    from keras_models import build_model
+    from pipeline import callbacks, data
+    config = configs.make_config("hred")
+    config.override({"model": {"embedding_dim": 3, "utterance_units": 4, "context_units": 4,
+                               "decoder_units": 4}})
+    model = build_model(config.model, len(data.load_vocabulary(small_data)))
+    model.build_from_batch(next(iter(data.make_dataset(small_data, "train", 4, False))))
+    backup = callbacks.BackupAndRestore(str(tmp_path), save_freq=1)
+    backup.set_model(model)
+    backup._save_model()
+    saved = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 1 for w in saved])
+
+    def crash(filepath, overwrite=True):  # dies halfway through writing the file
+        with open(filepath, "wb") as f:
+            f.write(b"\x89HDF\r\n")
+        raise KeyboardInterrupt
+
+    model.save_weights = crash
+    with pytest.raises(KeyboardInterrupt):
+        backup._save_model()
+    del model.save_weights
+    model.load_weights(os.path.join(str(tmp_path), train.BACKUP_FILE))
+    for a, b in zip(model.get_weights(), saved):
+        assert (a == b).all()
 
 
 def test_word_vectors_initialise_the_embedding(small_data, tmp_path):

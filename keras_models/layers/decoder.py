@@ -6,15 +6,18 @@ fused sparse softmax cross-entropy in float32.
 """
 import keras
 
-from keras_models.layers.gru import GRU
 import tensorflow as tf
+
+from keras_models.layers.gru import GRU
+from keras_models.layers.length_groups import gather_rows, length_groups
 
 
 class UtteranceDecoder(keras.layers.Layer):
-    def __init__(self, embedding, units, vocab_size, **kwargs):
+    def __init__(self, embedding, units, vocab_size, length_groups=2, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.units = units
+        self.length_groups = length_groups
         self.init_state = keras.layers.Dense(units, activation="tanh", name="init_state")
         self.gru = GRU(units, return_sequences=True, return_state=True,
                                     name="gru")
@@ -36,11 +39,29 @@ class UtteranceDecoder(keras.layers.Layer):
     def logits(self, states):
         return self.projection(states)
 
+    def step(self, token_ids, state):
+        """One generation step with the GRU cell: ([N] ids, [N, units]) -> ([N, V] float32
+        logits, new state). The same weights as `run`, without the sequence loop."""
+        output, new_state = self.gru.cell(self.embedding(token_ids), [state])
+        return self.logits(output), new_state[0]
+
     def call(self, condition, inputs, targets):
-        """Summed NLL of `targets` ([N, L], 0 = pad) and the number of target tokens."""
-        outputs, _ = self.run(inputs, self.initial_state(condition), mask=targets != 0)
-        positions = tf.where(targets != 0)
-        logits = self.logits(tf.gather_nd(outputs, positions))
-        labels = tf.gather_nd(targets, positions)
+        """Summed NLL of `targets` ([N, L], 0 = pad) and the number of target tokens.
+
+        Responses are decoded in length groups (see `length_groups`); the real positions
+        of all groups then share one projection and softmax.
+        """
+        state = self.initial_state(condition)
+        lengths = tf.reduce_sum(tf.cast(targets != 0, tf.int32), 1)
+        states, labels = [], []
+        for rows, longest in length_groups(lengths, self.length_groups):
+            group_targets = gather_rows(targets, rows, longest)
+            outputs, _ = self.run(gather_rows(inputs, rows, longest), tf.gather(state, rows),
+                                  mask=group_targets != 0)
+            positions = tf.where(group_targets != 0)
+            states.append(tf.gather_nd(outputs, positions))
+            labels.append(tf.gather_nd(group_targets, positions))
+        labels = tf.concat(labels, 0)
+        logits = self.logits(tf.concat(states, 0))
         nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        return tf.reduce_sum(nll), tf.cast(tf.shape(positions)[0], tf.float32)
+        return tf.reduce_sum(nll), tf.cast(tf.shape(labels)[0], tf.float32)

@@ -4,16 +4,19 @@ VHCR's bidirectional conversation encoder.
 GRUs keep Keras's default activations and reset_after=True so a GPU uses cuDNN.
 """
 import keras
+import tensorflow as tf
 
 from keras_models.layers.gru import GRU
+from keras_models.layers.length_groups import gather_rows, length_groups
 
 
 class UtteranceEncoder(keras.layers.Layer):
     """[N, L] token ids (0 = pad) -> [N, units] final GRU states."""
 
-    def __init__(self, embedding, units, **kwargs):
+    def __init__(self, embedding, units, length_groups=2, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
+        self.length_groups = length_groups
         self.gru = GRU(units, name="gru")
 
     def build(self, input_shape):
@@ -22,7 +25,14 @@ class UtteranceEncoder(keras.layers.Layer):
         self.gru.build((*input_shape, self.embedding.output_dim))
 
     def call(self, tokens):
-        return self.gru(self.embedding(tokens), mask=tokens != 0)
+        """Encodes in length groups (see `length_groups`), returned in the input order."""
+        lengths = tf.reduce_sum(tf.cast(tokens != 0, tf.int32), 1)
+        indices, vectors = [], []
+        for rows, longest in length_groups(lengths, self.length_groups):
+            group = gather_rows(tokens, rows, longest)
+            indices.append(rows)
+            vectors.append(self.gru(self.embedding(group), mask=group != 0))
+        return tf.dynamic_stitch(indices, vectors)
 
 
 class ContextEncoder(keras.layers.Layer):

@@ -1,0 +1,108 @@
+"""Greedy, sampling and beam search decoding; 3-turn context feeding."""
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_models import build_model
+from keras_models.decoding import (append_utterance, beam_decode, greedy_decode,
+                                   response_lengths, sample_decode)
+from pipeline import configs
+from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+SEED = 0
+EOS_BOOST = 2.0
+VOCAB = 7  # <pad> <unk> <s> </s> and three words
+CONTEXT = tf.constant([[[4, 5, EOS_ID], [6, EOS_ID, 0]], [[5, EOS_ID, 0], [0, 0, 0]]])
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    config = configs.make_config("hred")
+    config.override({"model": {"embedding_dim": 4, "utterance_units": 5, "context_units": 6,
+                               "decoder_units": 5}})
+    model = build_model(config.model, VOCAB)
+    model.build_from_batch({"utterances": tf.concat([CONTEXT, CONTEXT], 1)})
+    rng = np.random.default_rng(SEED)  # sharp logits; greedy ends a context with </s>
+    model.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in model.get_weights()])
+    bias = model.decoder.projection.bias
+    bias.assign(bias.numpy() + EOS_BOOST * (np.arange(VOCAB) == EOS_ID))
+    return model
+
+
+def log_prob(model, condition, sequence):
+    """Exact log p(sequence | condition) over the decoder with banned ids excluded."""
+    from keras_models.decoding import banned_bias
+    state = model.decoder.initial_state(condition)
+    token, total = tf.constant([BOS_ID]), 0.0
+    for next_id in sequence:
+        logits, state = model.decoder.step(token, state)
+        total += float(tf.nn.log_softmax(logits + banned_bias(VOCAB))[0, next_id])
+        token = tf.constant([next_id])
+    return total
+
+
+def test_beam_of_one_equals_greedy(tiny):
+    """Wherever greedy reaches </s>. (Model Garden's search keeps finished hypotheses apart
+    from the live beam, so one beam can still return an early </s> that greedy passed by
+    when that is more probable than greedy's whole path; an unfinished greedy path loses
+    to any finished one.)"""
+    greedy = greedy_decode(tiny, CONTEXT, max_length=6).numpy()
+    beam, _ = beam_decode(tiny, CONTEXT, beam_size=1, max_length=6)
+    beam = beam[:, 0, :greedy.shape[1]].numpy()
+    finished = [i for i, row in enumerate(greedy) if EOS_ID in row]
+    assert finished
+    np.testing.assert_array_equal(beam[finished], greedy[finished])
+
+
+@pytest.mark.parametrize("row", [0, 1])
+def test_wide_beam_finds_the_exhaustive_best(tiny, row):
+    condition = tiny.response_condition(CONTEXT[row:row + 1])
+    words, max_length = (4, 5, 6), 3
+    candidates = [(*prefix, EOS_ID) for n in range(max_length)
+                  for prefix in itertools.product(words, repeat=n)]
+    scored = {c: log_prob(tiny, condition, c) for c in candidates}
+    ranking = sorted(scored, key=scored.get, reverse=True)
+    ids, scores = beam_decode(tiny, None, beam_size=len(candidates), max_length=max_length,
+                              condition=condition)
+    found = [tuple(int(i) for i in seq if i != PAD_ID) for seq, score in
+             zip(ids[0].numpy(), scores[0].numpy()) if score > -1e6]
+    assert found[0] == ranking[0]
+    assert float(scores[0, 0]) == pytest.approx(scored[ranking[0]], abs=1e-4)
+    # Every sequence it returns is scored with its true log-probability, best first.
+    for seq, score in zip(found, scores[0].numpy()):
+        assert score == pytest.approx(scored[seq], abs=1e-4)
+
+
+def test_no_decoder_ever_produces_banned_tokens(tiny):
+    outputs = [greedy_decode(tiny, CONTEXT).numpy(),
+               sample_decode(tiny, CONTEXT, temperature=5.0, seed=1).numpy(),
+               beam_decode(tiny, CONTEXT, beam_size=5)]
+    ids, scores = outputs[2]  # an n-best slot the search never filled scores -1e7
+    outputs[2] = ids.numpy()[scores.numpy() > -1e6]
+    for ids in outputs:
+        for row in ids:
+            real = row[:list(row).index(EOS_ID)] if EOS_ID in row else row
+            assert not np.isin(real, [UNK_ID, BOS_ID, PAD_ID]).any(), row
+            if EOS_ID in row:
+                assert not row[list(row).index(EOS_ID) + 1:].any()
+
+
+def test_sampling_temperature_spreads_the_choices(tiny):
+    cold = {tuple(sample_decode(tiny, CONTEXT[:1], temperature=0.01, max_length=4)[0].numpy())
+            for _ in range(5)}
+    hot = {tuple(sample_decode(tiny, CONTEXT[:1], temperature=10.0, max_length=4)[0].numpy())
+           for _ in range(12)}
+    assert len(cold) == 1 and len(hot) > 1
+    assert cold == {tuple(greedy_decode(tiny, CONTEXT[:1], max_length=4)[0].numpy())}
+
+
+def test_append_utterance_places_the_response_after_each_rows_last_turn():
+    response = tf.constant([[4, 4, 4, EOS_ID], [6, EOS_ID, 0, 0]])
+    out = append_utterance(CONTEXT, response).numpy()
+    assert out.shape == (2, 3, 4)
+    assert out[0, 2].tolist() == [4, 4, 4, EOS_ID]  # row 0 had 2 turns
+    assert out[1, 1].tolist() == [6, EOS_ID, 0, 0] and not out[1, 2].any()  # row 1 had 1
+    assert out[0, 0].tolist() == [4, 5, EOS_ID, 0]
+    assert response_lengths(response).numpy().tolist() == [4, 2]
