@@ -167,6 +167,20 @@ class CollaborativeVED(ConversationModel):
         return self.condition(context, self.generator(
             tf.concat([tf.cast(e, context.dtype), context], -1)))
 
+    def latent_samples(self, utterances, response=None, samples=1):
+        """z = g(e, c) with e from p(e | c), or from q(e | z~, c) given the response."""
+        context, _ = self.context_state(utterances)
+        if response is None:
+            mean, var = self.cvae_prior(context)
+        else:
+            target = self.utterance_encoder(tf.cast(response, tf.int32))
+            z_tilde = self.target_encoder(target)
+            mean, var = self.cvae_posterior(tf.concat([tf.cast(z_tilde, context.dtype),
+                                                       context], -1))
+        context = tf.repeat(context, samples, 0)
+        e = sample(tf.repeat(mean, samples, 0), tf.repeat(var, samples, 0), self.latent_seed)
+        return self.generator(tf.concat([tf.cast(e, context.dtype), context], -1))
+
     # ----- steps ----------------------------------------------------------------------------
     def co_terms(self, batch, phase, training):
         """Per-replica sums for `phase` ('ae'/'joint' decode; 'cvae' does not) and the

@@ -229,17 +229,30 @@ class ConversationModel(keras.Model):
         self._update_trackers(terms, sums, beta)
         return self._results()
 
-    def response_condition(self, utterances):
-        """Context utterances [B, T, L] -> conditioning [B, D] of the next response."""
+    def context_state(self, utterances, z_conv=None):
+        """Context utterances [B, T, L] -> (the context RNN's last state [B, H], z_conv or
+        None). VHCR's z_conv comes from its posterior over the context unless given."""
         utterances = tf.cast(utterances, tf.int32)
         vectors, mask = self.encode_utterances(utterances)
         conversation = self.conversation_latent(vectors, mask, training=False)
+        if conversation is not None and z_conv is not None:
+            conversation = (tf.cast(z_conv, conversation[0].dtype), conversation[1])
         context_in, initial = self.context_inputs(vectors, conversation)
         context = self.context_encoder(context_in, mask, initial_state=initial)
         last = tf.reduce_sum(tf.cast(mask, tf.int32), 1) - 1
         context_last = tf.gather(context, tf.maximum(last, 0), batch_dims=1)
-        return self.generation_condition(
-            context_last, None if conversation is None else conversation[0])
+        return context_last, None if conversation is None else conversation[0]
+
+    def response_condition(self, utterances, z_conv=None):
+        """Context utterances [B, T, L] -> conditioning [B, D] of the next response, with
+        the response's latents drawn from their priors."""
+        return self.generation_condition(*self.context_state(utterances, z_conv))
+
+    def latent_samples(self, utterances, response=None, samples=1):
+        """[B * samples, Dz] draws of the response latent: from the prior given the
+        context, or from the posterior when `response` ([B, L] ids) is given. The
+        latent-space figures plot these."""
+        raise ValueError(f"{type(self).__name__} has no response latent")
 
     def call(self, batch, training=False):
         return self.compute_terms(batch, training=training)

@@ -39,3 +39,14 @@ class VHRED(ConversationModel):
         p_mean, p_var = self.utt_prior(given)
         return tf.concat([given, tf.cast(sample(p_mean, p_var, self.latent_seed), given.dtype)],
                          -1)
+
+    def latent_samples(self, utterances, response=None, samples=1):
+        context, conversation = self.context_state(utterances)
+        given = self.utterance_condition(context, conversation)
+        if response is None:
+            mean, var = self.utt_prior(given)
+        else:
+            target = self.utterance_encoder(tf.cast(response, tf.int32))
+            mean, var = self.utt_posterior(tf.concat([given, target], -1))
+        return sample(tf.repeat(mean, samples, 0), tf.repeat(var, samples, 0),
+                      self.latent_seed)

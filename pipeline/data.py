@@ -39,13 +39,18 @@ def load_stats(data_dir):
         return json.load(f)
 
 
-def _to_dense(example, max_turns):
+def _to_dense(example, max_turns, with_ids=False):
     utterances = example[schema.UTTERANCES]
     if max_turns:
         utterances = utterances[:max_turns]
     eos = tf.fill([utterances.nrows(), 1], tf.constant(EOS_ID, tf.int64))
     utterances = tf.concat([utterances, eos], axis=1)
-    return {"utterances": tf.cast(utterances.to_tensor(), tf.int32)}
+    dense = {"utterances": tf.cast(utterances.to_tensor(), tf.int32)}
+    if with_ids:  # "dialogue_id:slice_index", stable across runs on the same data
+        dense["example_id"] = tf.strings.join(
+            [example[schema.DIALOGUE_ID], tf.strings.as_string(example[schema.SLICE_INDEX])],
+            ":")
+    return dense
 
 
 def _longest_utterance(batch):
@@ -53,9 +58,10 @@ def _longest_utterance(batch):
 
 
 def make_dataset(data_dir, split, batch_size, training, shuffle_buffer=10000, seed=1,
-                 max_turns=0, skip_batches=0):
+                 max_turns=0, skip_batches=0, with_ids=False):
     """Batches of `split`. Training data is an endless stream in a seeded order, so a
-    run resumed after `skip_batches` steps sees exactly the batches it would have seen."""
+    run resumed after `skip_batches` steps sees exactly the batches it would have seen.
+    `with_ids` adds each slice's "example_id" (for evaluation outputs)."""
     files = sorted(tf.io.gfile.glob(os.path.join(check_data_dir(data_dir), split,
                                                  "*.tfrecord")))
     if not files:
@@ -66,13 +72,13 @@ def make_dataset(data_dir, split, batch_size, training, shuffle_buffer=10000, se
                                            reshuffle_each_iteration=True)
     dataset = dataset.map(schema.parse_example, num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)
-    dataset = dataset.map(lambda ex: _to_dense(ex, max_turns),
+    dataset = dataset.map(lambda ex: _to_dense(ex, max_turns, with_ids),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     dataset = dataset.bucket_by_sequence_length(
         element_length_func=_longest_utterance,
         bucket_boundaries=list(BUCKET_BOUNDARIES),
         bucket_batch_sizes=[batch_size] * (len(BUCKET_BOUNDARIES) + 1),
-        padded_shapes={"utterances": [None, None]},
+        padded_shapes={"utterances": [None, None], **({"example_id": []} if with_ids else {})},
         drop_remainder=training)
     if skip_batches:
         dataset = dataset.skip(skip_batches)

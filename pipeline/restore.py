@@ -1,0 +1,71 @@
+"""Rebuilds a trained model from its model_dir (config.yaml, vocab.txt, checkpoints/).
+
+Every tool after training (evaluate, latent, serving export, chat) starts here, so a model
+is always rebuilt with the exact config and vocabulary it was trained with.
+"""
+import dataclasses
+import os
+
+import tensorflow as tf
+import yaml
+
+from keras_models import build_model
+from pipeline import configs
+from preprocessing.vocab import EOS_ID, VOCAB_FILE, load_vocab
+
+CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
+               "backup": "backup/latest.weights.h5"}
+
+
+@dataclasses.dataclass
+class TrainedRun:
+    model: object
+    config: configs.ExperimentConfig
+    vocab: list
+    checkpoint: str
+    model_dir: str
+
+
+def load_config(model_dir):
+    path = os.path.join(model_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--model_dir {model_dir}: no config.yaml; is it the "
+                                f"--model_dir of a `python -m pipeline.train` run?")
+    with open(path, encoding="utf-8") as f:
+        config = configs.ExperimentConfig()
+        config.override(yaml.safe_load(f), is_strict=True)
+    return config
+
+
+def checkpoint_path(model_dir, checkpoint="best"):
+    """`best`, `last`, `backup` or a path; `best` falls back to `last`, then `backup`."""
+    if checkpoint not in CHECKPOINTS:
+        if not os.path.isfile(checkpoint):
+            raise FileNotFoundError(f"--checkpoint {checkpoint}: no such file")
+        return checkpoint
+    order = {"best": ("best", "last", "backup"), "last": ("last", "backup"),
+             "backup": ("backup",)}[checkpoint]
+    for name in order:
+        path = os.path.join(model_dir, CHECKPOINTS[name])
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(f"--model_dir {model_dir} has no {checkpoint} checkpoint "
+                            f"({', '.join(CHECKPOINTS[n] for n in order)}); train it first")
+
+
+def placeholder_batch():
+    """Two 2-utterance slices: enough to create every variable of any model."""
+    return {"utterances": tf.constant([[[4, EOS_ID], [5, EOS_ID]]] * 2, tf.int32)}
+
+
+def load_run(model_dir, checkpoint="best"):
+    """The trained model (weights and optimizer state loaded), its config and vocab."""
+    from pipeline.train import make_optimizer
+    config = load_config(model_dir)
+    vocab = load_vocab(os.path.join(model_dir, VOCAB_FILE))
+    model = build_model(config.model, len(vocab))
+    model.build_from_batch(placeholder_batch())
+    model.compile(optimizer=model.build_optimizers(lambda: make_optimizer(config, "none")))
+    path = checkpoint_path(model_dir, checkpoint)
+    model.load_weights(path)
+    return TrainedRun(model, config, vocab, path, model_dir)
