@@ -3,9 +3,18 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: all install preprocess test benchmark clean
+.PHONY: all install preprocess demo test benchmark clean
 
-all: preprocess
+all: demo
+
+# The main job's demo budget: CO+SS on DailyDialog at reduced sizes, 4 epochs alternating
+# AE / CVAE (about 10 minutes on 2 CPU cores). Paper sizes: drop DEMO_OVERRIDE.
+DEMO_OVERRIDE := model.embedding_dim=128,model.utterance_units=256,model.context_units=512,$\
+model.decoder_units=256,model.latent_dim=128,model.mlp_units=256,$\
+model.scheduled_sampling_steps=300,data.batch_size=64,train.epochs=4,$\
+train.steps_per_epoch=150,train.validation_steps=10
+DEMO_SAYS := --say "hi , how are you doing ?" --say "what do you do for a living ?" $\
+--say "do you like it ?"
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +29,24 @@ install: $(VENV)/.installed
 preprocess: install
 	$(BIN)/python -m preprocessing.run --corpus dailydialog --output data/dailydialog
 
+demo: preprocess
+	$(BIN)/python -m pipeline.train --model co_ss --data data/dailydialog \
+	    --model_dir runs/co_ss --params_override $(DEMO_OVERRIDE) --verbose 2
+	$(BIN)/python -m pipeline.evaluate --model_dir runs/co_ss --max_examples 200
+	$(BIN)/python -m serving.export --model_dir runs/co_ss --export_base models/co_ss
+	$(BIN)/python -m serving.chat --model models/co_ss $(DEMO_SAYS)
+	@echo
+	@echo "TensorBoard logs:  $(BIN)/tensorboard --logdir runs/co_ss/logs"
+	@echo "Evaluation table:  runs/co_ss/eval/test.md (and test.json, *.tsv)"
+	@echo "SavedModel:        models/co_ss/ (serve: see BUILD.md, TensorFlow Serving)"
+
 test: install
 	$(BIN)/python -m pytest
 
 benchmark: install
 	$(BIN)/python -m benchmarks.preprocess --repeats 2
+	$(BIN)/python -m benchmarks.train_throughput --data data/dailydialog --steps 16
+	$(BIN)/python -m benchmarks.serving_latency
 
 clean:
-	rm -rf $(VENV) data *.egg-info
+	rm -rf $(VENV) data runs models *.egg-info

@@ -160,12 +160,15 @@ class CollaborativeVED(ConversationModel):
         _, kl, z, _ = self.cvae(context, target)
         return self.condition(context, z), kl
 
-    def generation_condition(self, context, conversation):
-        """e ~ p(e | c), z = g(e, c)."""
+    def generation_condition(self, context, conversation, sample_latent=True):
+        """e ~ p(e | c) (or its mean), z = g(e, c)."""
         p_mean, p_var = self.cvae_prior(context)
-        e = sample(p_mean, p_var, self.latent_seed)
+        e = sample(p_mean, p_var, self.latent_seed) if sample_latent else p_mean
         return self.condition(context, self.generator(
             tf.concat([tf.cast(e, context.dtype), context], -1)))
+
+    def prior_moments(self, context, conversation):
+        return self.cvae_prior(context)
 
     def latent_samples(self, utterances, response=None, samples=1):
         """z = g(e, c) with e from p(e | c), or from q(e | z~, c) given the response."""

@@ -69,8 +69,9 @@ class ConversationModel(keras.Model):
         return list(self.trackers.values())
 
     # ----- hooks for the latent-variable models -------------------------------------
-    def conversation_latent(self, vectors, mask, training):
-        """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc]) or None."""
+    def conversation_latent(self, vectors, mask, training, sample_latent=True):
+        """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc]) or None; z is the
+        posterior mean when not `sample_latent`."""
         return None
 
     def context_inputs(self, vectors, conversation):
@@ -81,9 +82,14 @@ class ConversationModel(keras.Model):
         """(decoder conditioning [N, D], kl per dim [N, Dz] or None) for N responses."""
         return context, None
 
-    def generation_condition(self, context, conversation):
-        """Decoder conditioning for a new response (latents from their priors)."""
+    def generation_condition(self, context, conversation, sample_latent=True):
+        """Decoder conditioning for a new response: latents drawn from their priors, or
+        the prior means when not `sample_latent` (deterministic "best" responses)."""
         return context
+
+    def prior_moments(self, context, conversation):
+        """(mean, variance) of the response latent's prior, or None without a latent."""
+        return None
 
     # ----- diagnostics: latent moments, collected only in eager diagnostic calls ------
     _moments = None
@@ -229,12 +235,13 @@ class ConversationModel(keras.Model):
         self._update_trackers(terms, sums, beta)
         return self._results()
 
-    def context_state(self, utterances, z_conv=None):
+    def context_state(self, utterances, z_conv=None, sample_latents=True):
         """Context utterances [B, T, L] -> (the context RNN's last state [B, H], z_conv or
         None). VHCR's z_conv comes from its posterior over the context unless given."""
         utterances = tf.cast(utterances, tf.int32)
         vectors, mask = self.encode_utterances(utterances)
-        conversation = self.conversation_latent(vectors, mask, training=False)
+        conversation = self.conversation_latent(vectors, mask, training=False,
+                                                sample_latent=sample_latents)
         if conversation is not None and z_conv is not None:
             conversation = (tf.cast(z_conv, conversation[0].dtype), conversation[1])
         context_in, initial = self.context_inputs(vectors, conversation)
@@ -243,10 +250,34 @@ class ConversationModel(keras.Model):
         context_last = tf.gather(context, tf.maximum(last, 0), batch_dims=1)
         return context_last, None if conversation is None else conversation[0]
 
-    def response_condition(self, utterances, z_conv=None):
+    def response_condition(self, utterances, z_conv=None, sample_latents=True):
         """Context utterances [B, T, L] -> conditioning [B, D] of the next response, with
-        the response's latents drawn from their priors."""
-        return self.generation_condition(*self.context_state(utterances, z_conv))
+        the latents drawn (or, when not `sample_latents`, at their means)."""
+        context, conversation = self.context_state(utterances, z_conv, sample_latents)
+        return self.generation_condition(context, conversation, sample_latents)
+
+    def score_responses(self, utterances):
+        """Per slice of [B, T, L], the last utterance scored as a response to the ones
+        before it: (NLL + KL terms in nats [B], its words incl. </s> [B]). The latent
+        models' KL makes it the single-sample per-response ELBO bound."""
+        encoded = self.encode_context({"utterances": utterances}, training=False)
+        batch = tf.shape(utterances)[0]
+        index = tf.range(tf.shape(encoded["batch_index"])[0])
+        last = tf.math.unsorted_segment_max(index, encoded["batch_index"], batch)
+        conversation = encoded["conversation"]
+        z_conv = (None if conversation is None
+                  else tf.gather(conversation[0], tf.gather(encoded["batch_index"], last)))
+        condition, kl = self.utterance_latent(
+            tf.gather(encoded["context"], last), tf.gather(encoded["target_vectors"], last),
+            z_conv, training=False)
+        targets = tf.gather(encoded["targets"], last)
+        inputs = tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
+        nll = self.decoder.nll_per_row(condition, inputs, targets)
+        if kl is not None:
+            nll += tf.reduce_sum(kl, -1)
+        if conversation is not None:
+            nll += tf.reduce_sum(conversation[1], -1)
+        return nll, tf.reduce_sum(tf.cast(targets != 0, tf.float32), -1)
 
     def latent_samples(self, utterances, response=None, samples=1):
         """[B * samples, Dz] draws of the response latent: from the prior given the

@@ -21,39 +21,49 @@ def banned_bias(vocab_size):
 
 
 def _token_by_token(model, condition, max_length, choose):
-    """Runs `choose(logits) -> ids` until every row has produced </s> or max_length."""
+    """Runs `choose(logits) -> ids` until every row has produced </s> or max_length.
+    Returns (ids [B, steps], summed log-probability of each row's tokens [B])."""
     decoder = model.decoder
     bias = banned_bias(model.vocab_size)
     batch = tf.shape(condition)[0]
     state = decoder.initial_state(condition)
     tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
 
-    def body(i, token, state, finished, tokens):
+    def body(i, token, state, finished, log_prob, tokens):
         logits, state = decoder.step(token, state)
-        token = tf.where(finished, PAD_ID, choose(logits + bias))
-        return i + 1, token, state, finished | (token == EOS_ID), tokens.write(i, token)
+        logits += bias
+        token = tf.where(finished, PAD_ID, choose(logits))
+        picked = (tf.gather(logits, token, batch_dims=1)
+                  - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
+        log_prob += tf.where(finished, 0.0, picked)
+        return (i + 1, token, state, finished | (token == EOS_ID), log_prob,
+                tokens.write(i, token))
 
-    def not_done(i, token, state, finished, tokens):
+    def not_done(i, token, state, finished, log_prob, tokens):
         return (i < max_length) & ~tf.reduce_all(finished)
 
-    _, _, _, _, tokens = tf.while_loop(
+    _, _, _, _, log_prob, tokens = tf.while_loop(
         not_done, body, (0, tf.fill([batch], BOS_ID), state, tf.zeros([batch], tf.bool),
-                         tokens))
+                         tf.zeros([batch]), tokens))
     ids = tokens.stack()  # [steps, B]
-    return tf.transpose(tf.reshape(ids, [-1, batch]))
+    return tf.transpose(tf.reshape(ids, [-1, batch])), log_prob
 
 
-def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None):
-    """Context utterances [B, T, L] -> response ids [B, <= max_length]."""
+def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None,
+                  with_scores=False):
+    """Context utterances [B, T, L] -> response ids [B, <= max_length] (and, with
+    `with_scores`, each response's log-probability)."""
     if condition is None:
         condition = model.response_condition(context)
-    return _token_by_token(model, condition, max_length,
-                           lambda logits: tf.argmax(logits, -1, output_type=tf.int32))
+    ids, scores = _token_by_token(model, condition, max_length,
+                                  lambda logits: tf.argmax(logits, -1, output_type=tf.int32))
+    return (ids, scores) if with_scores else ids
 
 
 def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKENS,
-                  condition=None, seed=None):
-    """Like greedy_decode, each token drawn from softmax(logits / temperature)."""
+                  condition=None, seed=None, with_scores=False):
+    """Like greedy_decode, each token drawn from softmax(logits / temperature); the
+    scores are log-probabilities under the untempered model."""
     if condition is None:
         condition = model.response_condition(context)
     temperature = tf.maximum(tf.cast(temperature, tf.float32), 1e-6)
@@ -62,7 +72,8 @@ def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKEN
         drawn = tf.random.categorical(logits / temperature, 1, dtype=tf.int32, seed=seed)
         return drawn[:, 0]
 
-    return _token_by_token(model, condition, max_length, choose)
+    ids, scores = _token_by_token(model, condition, max_length, choose)
+    return (ids, scores) if with_scores else ids
 
 
 def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alpha=0.0,

@@ -25,10 +25,11 @@ class VHCR(VHRED):
         self.context_init = keras.layers.Dense(config.context_units, activation="tanh",
                                                name="context_init")
 
-    def conversation_latent(self, vectors, mask, training):
+    def conversation_latent(self, vectors, mask, training, sample_latent=True):
         q_mean, q_var = self.conv_posterior(self.conversation_encoder(vectors, mask))
         self.record_moments("conv", q_mean=q_mean)
-        return sample(q_mean, q_var, self.latent_seed), gaussian_kl(q_mean, q_var)
+        z = sample(q_mean, q_var, self.latent_seed) if sample_latent else q_mean
+        return z, gaussian_kl(q_mean, q_var)
 
     def context_inputs(self, vectors, conversation):
         z = tf.cast(conversation[0], vectors.dtype)

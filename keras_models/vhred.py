@@ -33,12 +33,15 @@ class VHRED(ConversationModel):
         condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
         return condition, gaussian_kl(q_mean, q_var, p_mean, p_var)
 
-    def generation_condition(self, context, conversation):
-        """Decoder conditioning with z_t drawn from the prior p(z_t | c_t)."""
+    def generation_condition(self, context, conversation, sample_latent=True):
+        """Decoder conditioning with z_t drawn from the prior p(z_t | c_t) (or its mean)."""
         given = self.utterance_condition(context, conversation)
         p_mean, p_var = self.utt_prior(given)
-        return tf.concat([given, tf.cast(sample(p_mean, p_var, self.latent_seed), given.dtype)],
-                         -1)
+        z = sample(p_mean, p_var, self.latent_seed) if sample_latent else p_mean
+        return tf.concat([given, tf.cast(z, given.dtype)], -1)
+
+    def prior_moments(self, context, conversation):
+        return self.utt_prior(self.utterance_condition(context, conversation))
 
     def latent_samples(self, utterances, response=None, samples=1):
         context, conversation = self.context_state(utterances)

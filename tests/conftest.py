@@ -11,3 +11,21 @@ def small_data(tmp_path_factory):
     """A small real slice of DailyDialog, preprocessed once per test session."""
     from tests.helpers import corpus_path, make_small_dailydialog
     return make_small_dailydialog(corpus_path("dailydialog"), tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="session")
+def trained_runs(small_data, tmp_path_factory):
+    """Tiny HRED, VHCR and CO+SS models trained a few steps each by `pipeline.train`."""
+    import subprocess
+    import sys
+    from tests.helpers import REPO_ROOT, TINY_OVERRIDE
+    root = tmp_path_factory.mktemp("runs")
+    override = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.epochs=1,"
+                "train.steps_per_epoch=3,train.validation_steps=1,train.sample_responses=0")
+    for preset in ("hred", "vhcr_ud", "co_ss"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pipeline.train", "--model", preset, "--data", small_data,
+             "--model_dir", str(root / preset), "--params_override", override,
+             "--verbose", "0"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return root

@@ -2,8 +2,6 @@
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,24 +9,13 @@ import tensorflow as tf
 
 from pipeline import evaluate, latent, report
 from pipeline.restore import load_run
-from tests.helpers import REPO_ROOT, TINY_OVERRIDE
 
 PRESETS = ("hred", "vhcr_ud", "co_ss")
 
 
 @pytest.fixture(scope="module")
-def runs(small_data, tmp_path_factory):
-    """Tiny models of three architectures, trained a few steps each."""
-    root = tmp_path_factory.mktemp("runs")
-    override = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.epochs=1,"
-                "train.steps_per_epoch=3,train.validation_steps=1,train.sample_responses=0")
-    for preset in PRESETS:
-        result = subprocess.run(
-            [sys.executable, "-m", "pipeline.train", "--model", preset, "--data", small_data,
-             "--model_dir", str(root / preset), "--params_override", override,
-             "--verbose", "0"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-3000:]
-    return root
+def runs(trained_runs):
+    return trained_runs
 
 
 @pytest.fixture(scope="module")

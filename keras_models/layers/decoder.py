@@ -39,6 +39,13 @@ class UtteranceDecoder(keras.layers.Layer):
     def logits(self, states):
         return self.projection(states)
 
+    def nll_per_row(self, condition, inputs, targets):
+        """[N] summed NLL of each row of `targets` (0 = pad); for scoring candidates."""
+        outputs, _ = self.run(inputs, self.initial_state(condition), mask=targets != 0)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets,
+                                                             logits=self.logits(outputs))
+        return tf.reduce_sum(nll * tf.cast(targets != 0, nll.dtype), -1)
+
     def step(self, token_ids, state):
         """One generation step with the GRU cell: ([N] ids, [N, units]) -> ([N, V] float32
         logits, new state). The same weights as `run`, without the sequence loop."""

@@ -1,0 +1,137 @@
+"""Clients for a dialogvae model served by TensorFlow Serving: REST and gRPC.
+
+    client = RestClient("http://localhost:8501", "co_ss")
+    client.predict([["hello , how are you ?"]])                    # serving_default
+    client.predict([["hi ."]], signature="beam", beam_size=5)
+    GrpcClient("localhost:8500", "co_ss").predict([["hi ."]], signature="sample",
+                                                  num_samples=3, temperature=0.8)
+
+Both return {output name: numpy array} with strings decoded to str. Errors (server
+unreachable, timeout, a rejected request) raise ServingError with the address, model and
+signature in the message.
+"""
+import json
+import urllib.error
+import urllib.request
+
+import numpy as np
+
+SCALAR_INPUTS = {"beam_size": "int32", "num_samples": "int32", "temperature": "float32"}
+
+
+class ServingError(RuntimeError):
+    """A request to TensorFlow Serving failed; the message says where and why."""
+
+
+def _inputs(contexts, extra):
+    """The request's named inputs: contexts padded with "" to a [batch, turns] matrix."""
+    contexts = [list(c) for c in contexts]
+    width = max((len(c) for c in contexts), default=1) or 1
+    inputs = {"context": [c + [""] * (width - len(c)) for c in contexts]}
+    for name, value in extra.items():
+        if value is not None:
+            inputs[name] = value
+    return inputs
+
+
+def _decode(value):
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "SU":
+        return np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes)
+                            else v, otypes=[object])(array)
+    return array
+
+
+class RestClient:
+    """POST {url}/v1/models/{model}[/versions/{version}]:predict (columnar "inputs")."""
+
+    def __init__(self, url, model, version=None, timeout=10.0):
+        self.url = url.rstrip("/")
+        self.model = model
+        self.version = version
+        self.timeout = timeout
+
+    def endpoint(self):
+        version = f"/versions/{self.version}" if self.version else ""
+        return f"{self.url}/v1/models/{self.model}{version}:predict"
+
+    def predict(self, contexts, signature="serving_default", response=None, **scalars):
+        body = {"signature_name": signature,
+                "inputs": _inputs(contexts, {"response": response, **scalars})}
+        request = urllib.request.Request(self.endpoint(), data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        where = f"{self.endpoint()} (signature {signature!r})"
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                outputs = json.loads(reply.read())["outputs"]
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except ValueError:
+                pass
+            raise ServingError(f"{where}: HTTP {e.code}: {detail}") from e
+        except urllib.error.URLError as e:
+            raise ServingError(f"{where}: cannot reach the server ({e.reason}); is "
+                               f"tensorflow_model_server running with --rest_api_port?") from e
+        except TimeoutError as e:
+            raise ServingError(f"{where}: no answer within {self.timeout} s") from e
+        if not isinstance(outputs, dict):  # a single-output signature
+            outputs = {"output": outputs}
+        return {name: _decode(value) for name, value in outputs.items()}
+
+
+class GrpcClient:
+    """tensorflow_serving.apis PredictionService.Predict over gRPC."""
+
+    def __init__(self, target, model, version=None, timeout=10.0):
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+        self.target = target
+        self.model = model
+        self.version = version
+        self.timeout = timeout
+        self.channel = grpc.insecure_channel(target)
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+
+    def predict(self, contexts, signature="serving_default", response=None, **scalars):
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model
+        request.model_spec.signature_name = signature
+        if self.version:
+            request.model_spec.version.value = int(self.version)
+        for name, value in _inputs(contexts, {"response": response, **scalars}).items():
+            request.inputs[name].CopyFrom(
+                tf.make_tensor_proto(value, dtype=SCALAR_INPUTS.get(name, "string")))
+        where = f"grpc://{self.target} model {self.model!r} (signature {signature!r})"
+        try:
+            reply = self.stub.Predict(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            code = e.code()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ServingError(f"{where}: cannot reach the server ({e.details()}); is "
+                                   f"tensorflow_model_server running with --port?") from e
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ServingError(f"{where}: no answer within {self.timeout} s") from e
+            raise ServingError(f"{where}: {code.name}: {e.details()}") from e
+        return {name: _decode(tf.make_ndarray(proto)) for name, proto in reply.outputs.items()}
+
+    def close(self):
+        self.channel.close()
+
+
+def make_client(address, model=None, timeout=10.0):
+    """http(s)://HOST:PORT/MODEL -> RestClient; grpc://HOST:PORT/MODEL -> GrpcClient."""
+    scheme, _, rest = address.partition("://")
+    host, _, path = rest.partition("/")
+    model = model or path.split("/")[0] or None
+    if not model:
+        raise ValueError(f"{address}: name the model, e.g. {scheme}://{host}/co_ss")
+    if scheme in ("http", "https"):
+        return RestClient(f"{scheme}://{host}", model, timeout=timeout)
+    if scheme == "grpc":
+        return GrpcClient(host, model, timeout=timeout)
+    raise ValueError(f"{address}: expected http://, https:// or grpc://")
