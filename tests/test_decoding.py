@@ -106,3 +106,14 @@ def test_append_utterance_places_the_response_after_each_rows_last_turn():
     assert out[1, 1].tolist() == [6, EOS_ID, 0, 0] and not out[1, 2].any()  # row 1 had 1
     assert out[0, 0].tolist() == [4, 5, EOS_ID, 0]
     assert response_lengths(response).numpy().tolist() == [4, 2]
+
+
+def test_greedy_and_sample_scores_are_the_responses_log_probabilities(tiny):
+    condition = tiny.response_condition(CONTEXT)
+    for ids, scores in (greedy_decode(tiny, None, 6, condition, with_scores=True),
+                        sample_decode(tiny, None, 2.0, 6, condition, seed=3,
+                                      with_scores=True)):
+        for row in range(2):
+            tokens = [int(t) for t in ids[row].numpy() if t != PAD_ID]
+            expected = log_prob(tiny, condition[row:row + 1], tokens)
+            assert float(scores[row]) == pytest.approx(expected, abs=1e-4)
