@@ -2,7 +2,9 @@
 
 All three run the decoder's GRU cell one token at a time from the conditioning vector a
 model gives for a context (`model.response_condition`), never produce <pad>, <unk> or
-<s>, and return 0-padded ids that end with </s> (unless cut at `max_length`). They are
+<s>, never end before the first word (an empty response is never an answer, and beam
+search would otherwise favour it: one </s> is more probable than any sentence), and
+return 0-padded ids that end with </s> (unless cut at `max_length`). They are
 graph-friendly (tf.while_loop), so the serving export traces the same functions.
 Beam search is Model Garden's `official.nlp.modeling.ops.beam_search`.
 """
@@ -13,25 +15,27 @@ from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
 MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>
+DEFAULT_LENGTH_ALPHA = 0.6  # beam length normalisation of the tools (GNMT, Model Garden)
 
 
-def banned_bias(vocab_size):
-    """[V] logit bias: -1e9 on the banned ids."""
-    return tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
+def banned_bias(vocab_size, step=1):
+    """[V] logit bias: -1e9 on the banned ids, and on </s> at step 0."""
+    bias = tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
+    return bias + tf.cast(tf.equal(step, 0), tf.float32) * tf.one_hot(EOS_ID, vocab_size,
+                                                                      on_value=-1e9)
 
 
 def _token_by_token(model, condition, max_length, choose):
     """Runs `choose(logits) -> ids` until every row has produced </s> or max_length.
     Returns (ids [B, steps], summed log-probability of each row's tokens [B])."""
     decoder = model.decoder
-    bias = banned_bias(model.vocab_size)
     batch = tf.shape(condition)[0]
     state = decoder.initial_state(condition)
     tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
 
     def body(i, token, state, finished, log_prob, tokens):
         logits, state = decoder.step(token, state)
-        logits += bias
+        logits += banned_bias(model.vocab_size, i)
         token = tf.where(finished, PAD_ID, choose(logits))
         picked = (tf.gather(logits, token, batch_dims=1)
                   - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
@@ -86,11 +90,10 @@ def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alp
     if condition is None:
         condition = model.response_condition(context)
     decoder = model.decoder
-    bias = banned_bias(model.vocab_size)
 
     def symbols_to_logits(ids, index, cache):
         logits, state = decoder.step(ids[:, -1], cache["state"])
-        return logits + bias, {"state": state}
+        return logits + banned_bias(model.vocab_size, index), {"state": state}
 
     batch = tf.shape(condition)[0]
     ids, scores = model_garden_beam_search.sequence_beam_search(

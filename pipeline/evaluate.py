@@ -6,7 +6,7 @@
   for latent models, a single posterior sample; exact for HRED), perplexity, KL per latent
   (z_utt / z_conv; the CVAE's KL for CO) and the reconstruction term.
 - Responses to each context, by greedy decoding, beam search (beam 5, <unk> never
-  generated, length normalisation `--length_alpha`) and sampling (`--temperature`);
+  generated, length normalisation `--length_alpha`, 0.6 by default) and sampling (`--temperature`);
   1-turn (the last utterance of a slice is the reference) and 3-turn (the last three; each
   generated response is fed back as context for the next), as VHCR Table 3.
 - Embedding Average / Greedy / Extrema (Liu et al. 2016; GloVe 6B 50-d by default,
@@ -25,8 +25,8 @@ import sys
 
 import tensorflow as tf
 
-from keras_models.decoding import (append_utterance, beam_decode, greedy_decode,
-                                   ids_to_text, sample_decode)
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, append_utterance, beam_decode,
+                                   greedy_decode, ids_to_text, sample_decode)
 from pipeline import data, metrics
 from pipeline.restore import load_run
 
@@ -49,8 +49,10 @@ def build_parser():
     parser.add_argument("--modes", default=",".join(MODES),
                         help="decoding modes, comma-separated from " + ", ".join(MODES))
     parser.add_argument("--beam_size", type=int, default=5)
-    parser.add_argument("--length_alpha", type=float, default=0.0,
-                        help="beam length normalisation ((5 + len) / 6) ** alpha; 0 = off")
+    parser.add_argument("--length_alpha", type=float, default=DEFAULT_LENGTH_ALPHA,
+                        help="beam length normalisation ((5 + len) / 6) ** alpha (GNMT's "
+                        "0.6 by default); 0 ranks by plain log-probability, which favours "
+                        "short responses")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max_examples", type=int, default=0,
                         help="decode at most this many slices (0 = all); the likelihood "
@@ -78,7 +80,7 @@ def likelihood(model, dataset):
 class Responder:
     """The decoders as tf.functions over [B, T, L] contexts (one trace per mode)."""
 
-    def __init__(self, model, beam_size=5, length_alpha=0.0, temperature=1.0):
+    def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0):
         spec = [tf.TensorSpec([None, None, None], tf.int32)]
         self.functions = {
             "greedy": tf.function(lambda c: greedy_decode(model, c), input_signature=spec),
@@ -207,7 +209,7 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
 
 
 def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MODES,
-             beam_size=5, length_alpha=0.0, temperature=1.0, max_examples=0, batch_size=64,
+             beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0, max_examples=0, batch_size=64,
              word_vectors=None, seed=1):
     """Runs the whole evaluation; returns the report dict written to eval/<split>.json."""
     import keras

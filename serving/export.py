@@ -10,6 +10,7 @@ the server. Signatures (a context is a row of a [batch, turns] string tensor, pa
   serving_default  context -> response [B], score [B] (greedy; latents at their prior
                    means, so the "best" response is deterministic)
   beam             context, beam_size (int32, 1..MAX_BEAM) -> responses [B, k], scores
+                   (length-normalised with --length_alpha, 0.6 by default)
   sample           context, num_samples (1..MAX_SAMPLES), temperature -> responses [B, n],
                    scores (latents sampled)
   score            context, response [B] -> nll, words, nll_per_word [B] (the per-word
@@ -33,8 +34,9 @@ import sys
 
 import tensorflow as tf
 
-from keras_models.decoding import (MAX_RESPONSE_TOKENS, append_utterance, beam_decode,
-                                   greedy_decode, sample_decode)
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS,
+                                   append_utterance, beam_decode, greedy_decode,
+                                   sample_decode)
 from preprocessing.text import tokenize
 from preprocessing.vocab import EOS_ID, PAD_ID, UNK_ID
 
@@ -54,7 +56,7 @@ class _Untracked:
 
 
 class ServingModule(tf.Module):
-    def __init__(self, run, max_turns=10):
+    def __init__(self, run, max_turns=10, length_alpha=DEFAULT_LENGTH_ALPHA):
         super().__init__(name="dialogvae")
         self._keras = _Untracked(run.model)
         # Tracking the tf.Variables (not the Keras objects) keeps the export loadable by
@@ -68,6 +70,7 @@ class ServingModule(tf.Module):
                 tf.lookup.TextFileIndex.LINE_NUMBER), default_value=UNK_ID)
         self.words = tf.constant(run.vocab)
         self.max_turns = max_turns
+        self.length_alpha = length_alpha
         self.has_latent = bool(run.model.latent_names)
         if self.has_latent:  # (saving traces every tf.function the module holds)
             self.serve_encode = tf.function(self._encode, input_signature=[CONTEXT_SPEC])
@@ -133,7 +136,7 @@ class ServingModule(tf.Module):
         def branch(size):
             def search():
                 ids, scores = beam_decode(self.model, None, size, MAX_RESPONSE_TOKENS,
-                                          condition=condition)
+                                          self.length_alpha, condition)
                 pad = MAX_BEAM - size  # one output shape for every branch
                 return (tf.pad(self._text(ids), [[0, 0], [0, pad]]),
                         tf.pad(scores, [[0, 0], [0, pad]], constant_values=-1e9))
@@ -231,7 +234,8 @@ def write_models_config(models_root):
     return path
 
 
-def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None):
+def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None,
+           length_alpha=DEFAULT_LENGTH_ALPHA):
     """Writes export_base/<next version>/; returns its path."""
     from pipeline.restore import load_run
     if max_turns < 2:
@@ -240,7 +244,7 @@ def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=N
     run = load_run(model_dir, checkpoint)
     model_name = model_name or os.path.basename(os.path.normpath(export_base))
     with tf.device("/cpu:0"):
-        module = ServingModule(run, max_turns)
+        module = ServingModule(run, max_turns, length_alpha)
         signatures = module.signatures()
     version = next_version(export_base)
     final = os.path.join(export_base, str(version))
@@ -264,11 +268,13 @@ def main(argv=None):
                         help="context turns kept (the last ones)")
     parser.add_argument("--model_name", help="the name TF Serving serves it under "
                         "(default: the last folder of --export_base)")
+    parser.add_argument("--length_alpha", type=float, default=DEFAULT_LENGTH_ALPHA,
+                        help="the beam signature's length normalisation")
     args = parser.parse_args(argv)
     tf.config.set_visible_devices([], "GPU")  # trace a CPU graph, whatever this machine has
     try:
         path = export(args.model_dir, args.export_base, args.checkpoint, args.max_turns,
-                      args.model_name)
+                      args.model_name, args.length_alpha)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

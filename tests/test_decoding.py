@@ -36,9 +36,9 @@ def log_prob(model, condition, sequence):
     from keras_models.decoding import banned_bias
     state = model.decoder.initial_state(condition)
     token, total = tf.constant([BOS_ID]), 0.0
-    for next_id in sequence:
+    for step, next_id in enumerate(sequence):
         logits, state = model.decoder.step(token, state)
-        total += float(tf.nn.log_softmax(logits + banned_bias(VOCAB))[0, next_id])
+        total += float(tf.nn.log_softmax(logits + banned_bias(VOCAB, step))[0, next_id])
         token = tf.constant([next_id])
     return total
 
@@ -60,7 +60,7 @@ def test_beam_of_one_equals_greedy(tiny):
 def test_wide_beam_finds_the_exhaustive_best(tiny, row):
     condition = tiny.response_condition(CONTEXT[row:row + 1])
     words, max_length = (4, 5, 6), 3
-    candidates = [(*prefix, EOS_ID) for n in range(max_length)
+    candidates = [(*prefix, EOS_ID) for n in range(1, max_length)  # at least one word
                   for prefix in itertools.product(words, repeat=n)]
     scored = {c: log_prob(tiny, condition, c) for c in candidates}
     ranking = sorted(scored, key=scored.get, reverse=True)
@@ -73,6 +73,19 @@ def test_wide_beam_finds_the_exhaustive_best(tiny, row):
     # Every sequence it returns is scored with its true log-probability, best first.
     for seq, score in zip(found, scores[0].numpy()):
         assert score == pytest.approx(scored[seq], abs=1e-4)
+
+
+def test_no_decoder_ends_before_the_first_word(tiny):
+    boosted = tiny.decoder.projection.bias
+    saved = boosted.numpy()
+    boosted.assign(saved + 50.0 * (np.arange(VOCAB) == EOS_ID))  # </s> overwhelmingly likely
+    try:
+        for ids in (greedy_decode(tiny, CONTEXT), sample_decode(tiny, CONTEXT, seed=1),
+                    beam_decode(tiny, CONTEXT, beam_size=3)[0][:, 0]):
+            assert (ids.numpy()[:, 0] != EOS_ID).all()
+            assert (ids.numpy()[:, 1] == EOS_ID).all()
+    finally:
+        boosted.assign(saved)
 
 
 def test_no_decoder_ever_produces_banned_tokens(tiny):
