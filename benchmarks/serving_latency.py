@@ -72,10 +72,11 @@ def main():
         loaded = tf.saved_model.load(path)
         print(f"{args.model} at paper sizes (vocabulary {VOCAB_SIZE}), untrained weights, "
               f"{args.repeats} calls each after one warm-up; 3-turn contexts")
-        print(f"{'signature':<16} {'batch':>5} {'p50 ms':>8} {'p95 ms':>8} {'tokens':>7}")
+        print(f"{'signature':<21} {'batch':>5} {'p50 ms':>8} {'p95 ms':>8} {'tokens':>7}")
         for batch in (1, 32):
             context = tf.constant([CONTEXT] * batch)
             calls = {
+                "encode (no decoding)": lambda: loaded.signatures["encode"](context=context),
                 "serving_default": lambda: loaded.signatures["serving_default"](context=context),
                 "beam (5)": lambda: loaded.signatures["beam"](context=context,
                                                               beam_size=tf.constant(5)),
@@ -84,9 +85,12 @@ def main():
                 p50, p95 = percentiles(call, args.repeats if batch == 1 else
                                        max(5, args.repeats // 3))
                 out = call()
+                if "mean" in out:
+                    print(f"{name:<21} {batch:>5} {p50:8.1f} {p95:8.1f} {0:7.1f}")
+                    continue
                 text = out["response"] if "response" in out else out["responses"][:, 0]
                 tokens = np.mean([len(t.split()) + 1 for t in text.numpy()])
-                print(f"{name:<16} {batch:>5} {p50:8.1f} {p95:8.1f} {tokens:7.1f}")
+                print(f"{name:<21} {batch:>5} {p50:8.1f} {p95:8.1f} {tokens:7.1f}")
 
 
 if __name__ == "__main__":

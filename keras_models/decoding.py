@@ -20,22 +20,28 @@ DEFAULT_LENGTH_ALPHA = 0.6  # beam length normalisation of the tools (GNMT, Mode
 
 def banned_bias(vocab_size, step=1):
     """[V] logit bias: -1e9 on the banned ids, and on </s> at step 0."""
-    bias = tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
-    return bias + tf.cast(tf.equal(step, 0), tf.float32) * tf.one_hot(EOS_ID, vocab_size,
-                                                                      on_value=-1e9)
+    return _step_bias(vocab_size)(step)
+
+
+def _step_bias(vocab_size):
+    """step -> [V] bias, with both vectors built once (outside any decoding loop)."""
+    later = tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
+    first = later + tf.one_hot(EOS_ID, vocab_size, on_value=-1e9)
+    return lambda step: tf.where(tf.equal(step, 0), first, later)
 
 
 def _token_by_token(model, condition, max_length, choose):
     """Runs `choose(logits) -> ids` until every row has produced </s> or max_length.
     Returns (ids [B, steps], summed log-probability of each row's tokens [B])."""
     decoder = model.decoder
+    bias = _step_bias(model.vocab_size)
     batch = tf.shape(condition)[0]
     state = decoder.initial_state(condition)
     tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
 
     def body(i, token, state, finished, log_prob, tokens):
         logits, state = decoder.step(token, state)
-        logits += banned_bias(model.vocab_size, i)
+        logits += bias(i)
         token = tf.where(finished, PAD_ID, choose(logits))
         picked = (tf.gather(logits, token, batch_dims=1)
                   - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
@@ -90,10 +96,11 @@ def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alp
     if condition is None:
         condition = model.response_condition(context)
     decoder = model.decoder
+    bias = _step_bias(model.vocab_size)
 
     def symbols_to_logits(ids, index, cache):
         logits, state = decoder.step(ids[:, -1], cache["state"])
-        return logits + banned_bias(model.vocab_size, index), {"state": state}
+        return logits + bias(index), {"state": state}
 
     batch = tf.shape(condition)[0]
     ids, scores = model_garden_beam_search.sequence_beam_search(
