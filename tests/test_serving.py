@@ -253,7 +253,10 @@ def test_rest_client_and_chat_against_a_rest_double(exports):
         first = conversation.reply("hello .")
         second = conversation.reply("where do you live ?")
         assert conversation.history == ["hello .", first, "where do you live ?", second]
-        assert second == out["response"][0] or len(conversation.history) == 4
+        # The chat sends the whole dialogue so far as the context of each reply.
+        assert first == local.predict([["hello ."]])["response"][0]
+        assert second == local.predict([["hello .", first, "where do you live ?"]])[
+            "response"][0]
     finally:
         server.shutdown()
     with pytest.raises(client.ServingError, match="cannot reach"):
@@ -270,15 +273,8 @@ def test_chat_cli_with_a_local_export(exports):
     assert [line.split(">")[0] for line in lines] == ["you", "bot", "you", "bot"]
 
 
-def _model_server():
-    binary = shutil.which("tensorflow_model_server")
-    if binary:
-        return binary
-    return None
-
-
 def test_real_tensorflow_model_server_when_available(exports):
-    binary = _model_server()
+    binary = shutil.which("tensorflow_model_server")
     if binary is None:
         pytest.skip("no tensorflow_model_server binary on PATH (docker has no daemon or "
                     "image here either); the gRPC and REST doubles cover the clients")
