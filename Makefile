@@ -40,7 +40,7 @@ demo: preprocess
 	$(BIN)/python -m serving.chat --model models/co_ss $(DEMO_SAYS)
 	@echo
 	@echo "TensorBoard logs:  $(BIN)/tensorboard --logdir runs/co_ss/logs"
-	@echo "Evaluation table:  runs/co_ss/eval/test.md (and test.json, *.tsv)"
+	@echo "Evaluation table:  runs/co_ss/eval/best/test.md (and test.json, *.tsv)"
 	@echo "SavedModel:        models/co_ss/ (serve: see BUILD.md, TensorFlow Serving)"
 
 test: install

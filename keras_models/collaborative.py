@@ -27,9 +27,9 @@ import keras
 import tensorflow as tf
 
 from keras_models import schedules
-from keras_models.conversation_model import ConversationModel
+from keras_models.conversation_model import ConversationModel, teacher_inputs
 from keras_models.layers import GaussianHead, LatentGenerator
-from keras_models.layers.gaussian import gaussian_kl, sample
+from keras_models.layers.gaussian import gaussian_kl, log_density, sample
 from keras_models.losses import global_sum
 
 AE, CVAE, JOINT = "ae", "cvae", "joint"
@@ -140,17 +140,23 @@ class CollaborativeVED(ConversationModel):
         self._phase_functions = None
 
     # ----- the two modules -----------------------------------------------------------------
+    def posterior_path(self, context, target_vectors):
+        """z~ = f(x), the prior and posterior moments of e, e ~ q(e | z~, c), z = g(e, c)."""
+        z_tilde = tf.cast(self.target_encoder(target_vectors), tf.float32)
+        prior = self.cvae_prior(context)
+        posterior = self.cvae_posterior(
+            tf.concat([tf.cast(z_tilde, context.dtype), context], -1))
+        self.record_moments("utt", q_mean=posterior[0], p_mean=prior[0], p_var=prior[1])
+        e = sample(*posterior, self.latent_seed)
+        z = self.generator(tf.concat([tf.cast(e, context.dtype), context], -1))
+        return {"z_tilde": z_tilde, "prior": prior, "posterior": posterior, "e": e, "z": z}
+
     def cvae(self, context, target_vectors):
         """z~, KL per dimension [N, D], the posterior-path z = g(e, c), and 1/2||z - z~||^2."""
-        z_tilde = tf.cast(self.target_encoder(target_vectors), tf.float32)
-        p_mean, p_var = self.cvae_prior(context)
-        q_mean, q_var = self.cvae_posterior(
-            tf.concat([tf.cast(z_tilde, context.dtype), context], -1))
-        self.record_moments("utt", q_mean=q_mean, p_mean=p_mean, p_var=p_var)
-        e = sample(q_mean, q_var, self.latent_seed)
-        z = self.generator(tf.concat([tf.cast(e, context.dtype), context], -1))
+        path = self.posterior_path(context, target_vectors)
+        z_tilde, z = path["z_tilde"], path["z"]
         gen_error = 0.5 * tf.reduce_sum(tf.square(z - tf.stop_gradient(z_tilde)), -1)
-        return z_tilde, gaussian_kl(q_mean, q_var, p_mean, p_var), z, gen_error
+        return z_tilde, gaussian_kl(*path["posterior"], *path["prior"]), z, gen_error
 
     def condition(self, context, z):
         return tf.concat([context, tf.cast(z, context.dtype)], -1)
@@ -159,6 +165,15 @@ class CollaborativeVED(ConversationModel):
         """The posterior path, used for evaluation and diagnostics."""
         _, kl, z, _ = self.cvae(context, target)
         return self.condition(context, z), kl
+
+    def response_log_weights(self, context, target_vectors, targets, conversation):
+        """Over e, with q(e | z~, c) as the proposal and z = g(e, c) (the posterior path
+        that evaluation's bound uses)."""
+        path = self.posterior_path(context, target_vectors)
+        nll = self.decoder.nll_per_row(self.condition(context, path["z"]),
+                                       teacher_inputs(targets), targets)
+        return (-nll + log_density(path["e"], *path["prior"])
+                - log_density(path["e"], *path["posterior"]))
 
     def generation_condition(self, context, conversation, sample_latent=True):
         """e ~ p(e | c) (or its mean), z = g(e, c)."""

@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras_models import losses, schedules
 from keras_models.layers import BagOfWords, ContextEncoder, UtteranceDecoder, UtteranceDrop
 from keras_models.layers import UtteranceEncoder, word_drop
+from keras_models.layers.gaussian import log_density
 from preprocessing.vocab import BOS_ID, EOS_ID
 
 # What a step reports, all kept in trackers (a value returned without a tracker
@@ -36,6 +37,11 @@ class NllBoundPerplexity(keras.metrics.Metric):
 
     def result(self):
         return tf.exp(self.nats / tf.maximum(self.words, 1.0))
+
+
+def teacher_inputs(targets):
+    """Decoder inputs for teacher forcing: <s> then the targets shifted right."""
+    return tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
 
 
 class ConversationModel(keras.Model):
@@ -70,8 +76,8 @@ class ConversationModel(keras.Model):
 
     # ----- hooks for the latent-variable models -------------------------------------
     def conversation_latent(self, vectors, mask, training, sample_latent=True):
-        """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc]) or None; z is the
-        posterior mean when not `sample_latent`."""
+        """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc], its posterior's (mean,
+        variance)) or None; z is the posterior mean when not `sample_latent`."""
         return None
 
     def context_inputs(self, vectors, conversation):
@@ -143,7 +149,7 @@ class ConversationModel(keras.Model):
     def decode_terms(self, condition, targets, training=False):
         """Teacher-forced decoding of `targets` [N, L] from `condition` [N, D]: summed NLL,
         word and response counts, padding fraction, and the bag-of-words loss."""
-        inputs = tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
+        inputs = teacher_inputs(targets)
         if training:
             inputs = word_drop(inputs, self.config.word_drop, self.word_drop_seed)
         nll, words = self.decoder(condition, inputs, targets)
@@ -243,7 +249,7 @@ class ConversationModel(keras.Model):
         conversation = self.conversation_latent(vectors, mask, training=False,
                                                 sample_latent=sample_latents)
         if conversation is not None and z_conv is not None:
-            conversation = (tf.cast(z_conv, conversation[0].dtype), conversation[1])
+            conversation = (tf.cast(z_conv, conversation[0].dtype), *conversation[1:])
         context_in, initial = self.context_inputs(vectors, conversation)
         context = self.context_encoder(context_in, mask, initial_state=initial)
         last = tf.reduce_sum(tf.cast(mask, tf.int32), 1) - 1
@@ -271,13 +277,39 @@ class ConversationModel(keras.Model):
             tf.gather(encoded["context"], last), tf.gather(encoded["target_vectors"], last),
             z_conv, training=False)
         targets = tf.gather(encoded["targets"], last)
-        inputs = tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
-        nll = self.decoder.nll_per_row(condition, inputs, targets)
+        nll = self.decoder.nll_per_row(condition, teacher_inputs(targets), targets)
         if kl is not None:
             nll += tf.reduce_sum(kl, -1)
         if conversation is not None:
             nll += tf.reduce_sum(conversation[1], -1)
         return nll, tf.reduce_sum(tf.cast(targets != 0, tf.float32), -1)
+
+    # ----- importance-weighted likelihood ------------------------------------------------
+    def response_log_weights(self, context, target_vectors, targets, conversation):
+        """One importance sample per response: log p(x | z, c) + log p(z | c) - log q(z | x, c)
+        [N], z drawn from the posterior. Without a response latent it is the exact
+        log p(x | c)."""
+        return -self.decoder.nll_per_row(context, teacher_inputs(targets), targets)
+
+    def importance_log_weights(self, batch):
+        """One importance sample of log w for each independent unit of the batch:
+        (log w [M], slice index [M]). The units are the responses, or whole slices when a
+        conversation latent couples them (z_conv ~ q(z_conv | slice) is then shared by
+        all its responses and its log p(z_conv) - log q(z_conv) is added). The mean of
+        log w is the ELBO; log mean exp over K draws is a tighter bound (Burda et al.)."""
+        encoded = self.encode_context(batch, training=False)
+        conversation = encoded["conversation"]
+        index = encoded["batch_index"]
+        log_w = self.response_log_weights(
+            encoded["context"], encoded["target_vectors"], encoded["targets"],
+            None if conversation is None else tf.gather(conversation[0], index))
+        if conversation is None:
+            return log_w, index
+        slices = tf.shape(batch["utterances"])[0]
+        z, _, (q_mean, q_var) = conversation
+        log_w = (tf.math.unsorted_segment_sum(log_w, index, slices)
+                 + log_density(z) - log_density(z, q_mean, q_var))
+        return log_w, tf.range(slices, dtype=index.dtype)
 
     def latent_samples(self, utterances, response=None, samples=1):
         """[B * samples, Dz] draws of the response latent: from the prior given the

@@ -130,6 +130,26 @@ def append_utterance(context, response):
     return tf.tensor_scatter_nd_update(context, index, response)
 
 
+def respond(model, context, decode, z_conv=None, sample_latents=True):
+    """One response to context [B, T, L] with `decode(context, condition) -> ids`:
+    (ids, the z_conv it was conditioned on, or None without a conversation latent)."""
+    state, z_conv = model.context_state(context, z_conv, sample_latents)
+    return decode(context, model.generation_condition(state, z_conv, sample_latents)), z_conv
+
+
+def converse(respond_fn, context, turns, z_conv=None):
+    """`turns` responses, each fed back as context for the next: `respond_fn(context,
+    z_conv) -> (ids, z_conv)`, e.g. `respond` bound to a model and decoder. VHCR's z_conv
+    is drawn once (from its posterior over the opening context, unless given) and held
+    for the whole conversation, as the VHCR authors' generation does."""
+    responses = []
+    for _ in range(turns):
+        response, z_conv = respond_fn(context, z_conv)
+        responses.append(response)
+        context = append_utterance(context, response)
+    return responses
+
+
 def ids_to_text(ids, vocab):
     """Token ids (stops at </s> or padding) -> a space-joined string."""
     words = []

@@ -29,7 +29,7 @@ class VHCR(VHRED):
         q_mean, q_var = self.conv_posterior(self.conversation_encoder(vectors, mask))
         self.record_moments("conv", q_mean=q_mean)
         z = sample(q_mean, q_var, self.latent_seed) if sample_latent else q_mean
-        return z, gaussian_kl(q_mean, q_var)
+        return z, gaussian_kl(q_mean, q_var), (q_mean, q_var)
 
     def context_inputs(self, vectors, conversation):
         z = tf.cast(conversation[0], vectors.dtype)

@@ -6,7 +6,8 @@ import tensorflow as tf
 
 from keras_models.conversation_model import ConversationModel
 from keras_models.layers import GaussianHead
-from keras_models.layers.gaussian import gaussian_kl, sample
+from keras_models.conversation_model import teacher_inputs
+from keras_models.layers.gaussian import gaussian_kl, log_density, sample
 
 
 class VHRED(ConversationModel):
@@ -32,6 +33,15 @@ class VHRED(ConversationModel):
         z = sample(q_mean, q_var, self.latent_seed)
         condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
         return condition, gaussian_kl(q_mean, q_var, p_mean, p_var)
+
+    def response_log_weights(self, context, target_vectors, targets, conversation):
+        given = self.utterance_condition(context, conversation)
+        p_mean, p_var = self.utt_prior(given)
+        q_mean, q_var = self.utt_posterior(tf.concat([given, target_vectors], -1))
+        z = sample(q_mean, q_var, self.latent_seed)
+        condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
+        nll = self.decoder.nll_per_row(condition, teacher_inputs(targets), targets)
+        return -nll + log_density(z, p_mean, p_var) - log_density(z, q_mean, q_var)
 
     def generation_condition(self, context, conversation, sample_latent=True):
         """Decoder conditioning with z_t drawn from the prior p(z_t | c_t) (or its mean)."""

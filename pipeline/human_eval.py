@@ -1,6 +1,7 @@
 """Blind human evaluation: export rating sheets from eval TSVs, import and score the ratings.
 
-The evaluation tool writes one TSV per run, `RUN_DIR/eval/<split>-<mode>-<turns>turn.tsv`
+The evaluation tool writes one TSV per run and checkpoint,
+`RUN_DIR/eval/<checkpoint>/<split>-<mode>-<turns>turn.tsv`
 (columns id, context, gold, response; contexts joined with " __eou__ "). This module turns the
 responses of several runs into an anonymised, shuffled sheet for raters and a separate key,
 then unblinds the filled sheets into percentages with Wilson confidence intervals.
@@ -29,6 +30,8 @@ import random
 import statistics
 import string
 import sys
+
+from pipeline import eval_files
 
 EOU = " __eou__ "
 TSV_COLUMNS = ("id", "context", "gold", "response")
@@ -87,9 +90,9 @@ def parse_run_spec(spec):
     return name, run_dir
 
 
-def eval_tsv_path(run_dir, split, mode, turns):
+def eval_tsv_path(run_dir, split, mode, turns, checkpoint="best"):
     """Where the evaluation tool puts a run's responses."""
-    return os.path.join(run_dir, "eval", f"{split}-{mode}-{turns}turn.tsv")
+    return eval_files.tsv_path(run_dir, split, mode, turns, checkpoint)
 
 
 def read_eval_tsv(name, path):
@@ -189,7 +192,7 @@ def format_context(context):
 
 
 def export_items(runs, out_dir, split="test", mode="greedy", turns=1, design="co",
-                 items=100, seed=0, force=False):
+                 items=100, seed=0, force=False, checkpoint="best"):
     """Writes the blind sheet `out_dir/items.csv` and its key `out_dir/key.json`; returns the key.
 
     `runs` holds 'RUN_DIR' / 'NAME=RUN_DIR' strings or (name, run_dir) pairs. Items are a
@@ -210,7 +213,8 @@ def export_items(runs, out_dir, split="test", mode="greedy", turns=1, design="co
                     f"{path} exists; it may already be out with raters. Use --force to "
                     f"overwrite it")
 
-    examples_by_run = {name: read_eval_tsv(name, eval_tsv_path(run_dir, split, mode, turns))
+    examples_by_run = {name: read_eval_tsv(name, eval_tsv_path(run_dir, split, mode, turns,
+                                                               checkpoint))
                        for name, run_dir in specs}
     common = common_example_ids(examples_by_run)
     check_same_contexts(examples_by_run, common)
@@ -417,6 +421,8 @@ def build_parser():
     export.add_argument("--split", default="test")
     export.add_argument("--mode", default="greedy")
     export.add_argument("--turns", type=int, default=1)
+    export.add_argument("--checkpoint", default="best",
+                        help="whose evaluation: best | last | backup | a checkpoint name")
     export.add_argument("--design", choices=sorted(DESIGNS), default="co")
     export.add_argument("--items", type=int, default=100)
     export.add_argument("--seed", type=int, default=0)
@@ -437,7 +443,8 @@ def main(argv=None):
         if args.command == "export":
             key = export_items(args.runs, args.out, split=args.split, mode=args.mode,
                                turns=args.turns, design=args.design, items=args.items,
-                               seed=args.seed, force=args.force)
+                               seed=args.seed, force=args.force,
+                               checkpoint=args.checkpoint)
             print(f"wrote {len(key['items'])} items ({key['common_examples']} examples common "
                   f"to {', '.join(key['systems'])}) to {os.path.join(args.out, ITEMS_FILE)}; "
                   f"key in {os.path.join(args.out, KEY_FILE)} (keep it from the raters)")

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from keras_models.decoding import append_utterance, greedy_decode, ids_to_text
+from keras_models.decoding import converse, greedy_decode, ids_to_text, respond
 from pipeline import data
 from pipeline.conversation_text import encode_context
 from pipeline.restore import load_run
@@ -41,15 +41,11 @@ def opening(run, text, split="test"):
 
 
 def generate_conversation(model, context, turns, z_conv=None):
-    """`turns` greedy responses, each fed back as context (z_utt drawn from its prior)."""
-    context = tf.constant(context, tf.int32)
-    responses = []
-    for _ in range(turns):
-        response = greedy_decode(model, context,
-                                 condition=model.response_condition(context, z_conv))
-        responses.append(response)
-        context = append_utterance(context, response)
-    return responses
+    """`turns` greedy responses under one z_conv, each fed back as context (z_utt drawn
+    from its prior)."""
+    def greedy(ctx, z):
+        return respond(model, ctx, lambda c, cond: greedy_decode(model, c, condition=cond), z)
+    return converse(greedy, tf.constant(context, tf.int32), turns, z_conv)
 
 
 def _require_vhcr(run):

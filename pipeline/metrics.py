@@ -3,9 +3,16 @@
 Embedding metrics (Average, Greedy, Extrema) follow Liu et al. 2016, "How NOT To Evaluate
 Your Dialogue System"; Distinct-n follows Li et al. 2016; BLEU is sacrebleu's corpus BLEU.
 Every input is already tokenised: a sentence is a list of str tokens.
+
+The embedding metrics score words only (`embedding_words`): punctuation and the special
+tokens carry no meaning a word vector could compare, yet they are 17% of DailyDialog's
+gold tokens and made any reply ending in "." look similar to any other. Our tokenizer
+keeps contractions whole ("don't", "i'm"), which no word2vec or GloVe table holds, so
+they are split into the words they stand for ("do" "not", "i" "am").
 """
 import functools
 import os
+import unicodedata
 from collections import Counter
 
 import numpy as np
@@ -76,6 +83,37 @@ def load_word_vectors(path=None):
                        os.path.basename(path))
 
 
+SPECIAL_TOKENS = frozenset({"<pad>", "<unk>", "<s>", "</s>"})
+# Contraction -> the words it stands for. "'s" (is, has or a possessive) keeps its stem only.
+_IRREGULAR_CONTRACTIONS = {"can't": ("can", "not"), "won't": ("will", "not"),
+                           "shan't": ("shall", "not"), "ain't": ("is", "not"),
+                           "let's": ("let", "us")}
+_CONTRACTION_SUFFIXES = (("n't", ("not",)), ("'m", ("am",)), ("'re", ("are",)),
+                         ("'ll", ("will",)), ("'ve", ("have",)), ("'d", ("would",)),
+                         ("'s", ()))
+
+
+def _is_word(token):
+    """A token with at least one letter or digit (not punctuation or a symbol)."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in token)
+
+
+def _expand_contraction(token):
+    if token in _IRREGULAR_CONTRACTIONS:
+        return _IRREGULAR_CONTRACTIONS[token]
+    for suffix, words in _CONTRACTION_SUFFIXES:
+        if token.endswith(suffix) and len(token) > len(suffix):
+            return (token[:-len(suffix)], *words)
+    return (token,)
+
+
+def embedding_words(tokens):
+    """The words of a tokenised sentence that the embedding metrics compare: no
+    punctuation, no special tokens, contractions split into their words."""
+    return [word for token in tokens if token not in SPECIAL_TOKENS and _is_word(token)
+            for word in _expand_contraction(token)]
+
+
 def _cosine(u, v):
     """Cosine of two vectors; 0 when either is zero, so a degenerate sentence scores 0."""
     denom = np.linalg.norm(u) * np.linalg.norm(v)
@@ -110,19 +148,19 @@ def _check_aligned(references, responses):
 def embedding_scores(references, responses, vectors):
     """Average, Greedy and Extrema embedding scores over aligned (reference, response) pairs.
 
-    Words without a vector are skipped. A reference with no vectors cannot be judged, so its
+    Only `embedding_words` are scored; words without a vector are skipped. A reference with no vectors cannot be judged, so its
     pair is left out; a response with no vectors (e.g. empty) is a failure, so it scores 0.
     """
     _check_aligned(references, responses)
     totals = np.zeros(3)
     pairs = skipped = zeros = 0
     for reference, response in zip(references, responses):
-        ref = vectors.lookup(reference)
+        ref = vectors.lookup(embedding_words(reference))
         if ref.shape[0] == 0:
             skipped += 1
             continue
         pairs += 1
-        hyp = vectors.lookup(response)
+        hyp = vectors.lookup(embedding_words(response))
         if hyp.shape[0] == 0:
             zeros += 1
             continue

@@ -16,7 +16,7 @@ MARKERS = {"alpha": "red", "beta": "green", "gamma": "blue"}
 def write_run(root, name, ids, split="test", mode="greedy", turns=1, marker=None):
     """A fake run directory with one eval TSV, as the evaluation tool writes it."""
     marker = marker or MARKERS[name]
-    eval_dir = root / name / "eval"
+    eval_dir = root / name / "eval" / "best"
     eval_dir.mkdir(parents=True)
     with open(eval_dir / f"{split}-{mode}-{turns}turn.tsv", "w", encoding="utf-8",
               newline="") as f:
@@ -168,7 +168,7 @@ def test_export_reads_quote_tokens_and_rejects_unquoted_tsv(tmp_path, two_runs):
     row = read_items(tmp_path / "o" / "items.csv")[0]
     assert row[letter_of(key, row["item"], "gamma")] == f'" hi " reply {key["examples"]["1"]}'
     # The same text written without quoting is ambiguous: an error, not silent damage.
-    raw = tmp_path / "raw" / "eval"
+    raw = tmp_path / "raw" / "eval" / "best"
     raw.mkdir(parents=True)
     (raw / "test-greedy-1turn.tsv").write_text(
         'id\tcontext\tgold\tresponse\ndlg0:0\thi\tyes\t" yes " he said\n', encoding="utf-8")

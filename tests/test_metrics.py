@@ -164,3 +164,51 @@ def test_missing_vectors_file(tmp_path):
     missing = str(tmp_path / "nope.bin")
     with pytest.raises(FileNotFoundError, match="nope.bin"):
         load_word_vectors(missing)
+
+
+def test_embedding_words_drop_punctuation_and_split_contractions():
+    from pipeline.metrics import embedding_words
+    tokens = ["i'm", "not", "sure", ".", "don't", "you", "think", "?", "can't", "<unk>",
+              "it's", "o'clock", "--", "3", "!"]
+    assert embedding_words(tokens) == ["i", "am", "not", "sure", "do", "not", "you", "think",
+                                       "can", "not", "it", "o'clock", "3"]
+
+
+def test_punctuation_and_contractions_change_the_scores_by_hand():
+    # Words: do=(1,0) not=(0,1) i=(1,1) am=(-1,1); "." would pull every sentence together.
+    v = WordVectors(["do", "not", "i", "am", "."], np.array(
+        [[1, 0], [0, 1], [1, 1], [-1, 1], [5, 5]], np.float32), "hand")
+    s = embedding_scores([["don't", "."]], [["i'm", "."]], v)
+    # ref words do, not -> mean (0.5, 0.5); hyp words i, am -> mean (0, 1): cos = R2.
+    assert s["average"] == pytest.approx(R2)
+    # greedy: ref->hyp: do: max(cos(do,i)=R2, cos(do,am)=-R2)=R2; not: max(R2, R2)=R2;
+    # hyp->ref: i: max(R2, R2)=R2; am: max(-R2, R2)=R2 -> R2.
+    assert s["greedy"] == pytest.approx(R2)
+    # extrema: ref (1, 1), hyp (1, 1) (ties keep the first row's sign) -> 1.
+    assert s["extrema"] == pytest.approx(1.0)
+    # A reply of punctuation only has no words: a failure scored 0, not a free match.
+    assert embedding_scores([["don't"]], [[".", "!"]], v)["zero_no_response_vectors"] == 1
+    assert embedding_scores([[".", "?"]], [["i"]], v)["skipped_no_reference_vectors"] == 1
+
+
+def test_reference_responders_on_a_toy_corpus():
+    from pipeline.reference_responders import ReferenceResponders, derangement, training_pairs
+    train = [["how are you ?", "fine , thanks .", "good ."],
+             ["where do you live ?", "in paris .", "nice ."],
+             ["hello", "good ."]]
+    pairs = training_pairs(train)
+    assert pairs[0] == ("how are you ?", "fine , thanks .") and len(pairs) == 5
+    responders = ReferenceResponders(pairs)
+    assert responders.constant == "good ."  # the most frequent training response
+    examples = [{"id": "a", "context": "hi __eou__ where do you live ?",
+                 "gold": ["in london .", "cool ."]},
+                {"id": "b", "context": "how are you ?", "gold": ["great .", "ok ."]}]
+    replies = responders.respond(examples)
+    assert replies["constant"] == [["good .", "good ."]] * 2
+    assert replies["random_gold"] == [["great .", "ok ."], ["in london .", "cool ."]]
+    # Retrieval answers the last utterance, then its own reply as the next prompt.
+    assert replies["retrieval"][0] == ["in paris .", "nice ."]
+    assert replies["retrieval"][1][0] == "fine , thanks ."
+    for n in range(2, 30):
+        order = derangement(n, seed=n)
+        assert sorted(order) == list(range(n)) and all(i != j for i, j in enumerate(order))

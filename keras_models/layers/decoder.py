@@ -40,11 +40,14 @@ class UtteranceDecoder(keras.layers.Layer):
         return self.projection(states)
 
     def nll_per_row(self, condition, inputs, targets):
-        """[N] summed NLL of each row of `targets` (0 = pad); for scoring candidates."""
+        """[N] summed NLL of each row of `targets` (0 = pad), for scoring and importance
+        weights; like `call`, the projection runs over the real positions only."""
         outputs, _ = self.run(inputs, self.initial_state(condition), mask=targets != 0)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets,
-                                                             logits=self.logits(outputs))
-        return tf.reduce_sum(nll * tf.cast(targets != 0, nll.dtype), -1)
+        positions = tf.where(targets != 0)
+        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.gather_nd(targets, positions),
+            logits=self.logits(tf.gather_nd(outputs, positions)))
+        return tf.math.unsorted_segment_sum(nll, positions[:, 0], tf.shape(targets)[0])
 
     def step(self, token_ids, state):
         """One generation step with the GRU cell: ([N] ids, [N, units]) -> ([N, V] float32

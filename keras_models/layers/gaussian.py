@@ -1,4 +1,6 @@
 """Diagonal Gaussian heads: MLP -> mean and softplus variance, reparameterised sampling."""
+import math
+
 import keras
 import tensorflow as tf
 
@@ -33,6 +35,14 @@ def sample(mean, variance, seed_generator=None):
     """Reparameterised draw mean + sqrt(variance) * eps (differentiable in both)."""
     eps = keras.random.normal(tf.shape(mean), seed=seed_generator)
     return mean + tf.sqrt(variance) * eps
+
+
+def log_density(x, mean=None, variance=None):
+    """log N(x; mean, diag(variance)) summed over the last axis; N(0, I) by default."""
+    if mean is None:
+        mean, variance = tf.zeros_like(x), tf.ones_like(x)
+    return -0.5 * tf.reduce_sum(tf.math.log(2.0 * math.pi * variance)
+                                + tf.square(x - mean) / variance, -1)
 
 
 def gaussian_kl(q_mean, q_var, p_mean=None, p_var=None):
