@@ -31,7 +31,7 @@ setuptools.setup(
     python_requires=">=3.11,<3.12",
     packages=setuptools.find_packages(
         include=["preprocessing*", "keras_models*", "pipeline*", "serving*"]),
-    package_data={"pipeline": ["paper_numbers.yaml"]},
+    package_data={"pipeline": ["paper_numbers.yaml", "demo.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3"],

@@ -58,7 +58,9 @@ class ConversationModel(keras.Model):
                                                   name="utterance_encoder")
         self.context_encoder = ContextEncoder(config.context_units, name="context_encoder")
         self.decoder = UtteranceDecoder(self.embedding, config.decoder_units, vocab_size,
-                                        length_groups=config.length_groups, name="decoder")
+                                        length_groups=config.length_groups,
+                                        softmax_cutoffs=config.softmax_cutoffs,
+                                        name="decoder")
         self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
                                if config.utterance_drop else None)
         self.bag_of_words = (BagOfWords(vocab_size, config.mlp_units, name="bag_of_words")

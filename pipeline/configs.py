@@ -4,8 +4,13 @@ A preset is changed by a YAML file and `--params_override model.word_drop=0.3,..
 order, exactly as Model Garden experiments are.
 """
 import dataclasses
+from typing import List
 
 from official.modeling.hyperparams import base_config, params_dict
+
+
+class ConfigError(ValueError):
+    """A config value or combination the run cannot use; the message names it and the fix."""
 
 
 @dataclasses.dataclass
@@ -20,6 +25,9 @@ class ModelConfig(base_config.Config):
     conv_latent_dim: int = 512  # VHCR's z_conv
     mlp_units: int = 512  # hidden layer of the Gaussian and bag-of-words heads
     length_groups: int = 2  # encoder/decoder rows run in this many length-sorted groups
+    # Adaptive softmax: vocabulary ids where the head and each tail end, e.g. [2000, 6000]
+    # (an exact distribution, several times cheaper to train); [] = full softmax (papers).
+    softmax_cutoffs: List[int] = dataclasses.field(default_factory=list)
     # Regularisers, each usable on every latent model.
     kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
     word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
@@ -49,7 +57,10 @@ class TrainConfig(base_config.Config):
     epochs: int = 30
     steps_per_epoch: int = 0  # 0 = one pass over the training data
     validation_steps: int = 0  # 0 = the whole validation split
-    learning_rate: float = 2e-4  # Adam; not rescaled by the number of replicas
+    learning_rate: float = 2e-4  # Adam's peak rate; not rescaled by the number of replicas
+    warmup_steps: int = 0  # linear warm-up from 0 over this many steps
+    lr_decay: str = "constant"  # constant | cosine (to lr_final_ratio at the last step) | inverse_sqrt
+    lr_final_ratio: float = 0.1
     clipnorm: float = 1.0
     early_stopping_patience: int = 5
     collapse_kl_threshold: float = 0.01  # warn when a latent's KL per word stays below...

@@ -188,6 +188,7 @@ def response_metrics(examples, vectors):
         "zero_no_response_vectors": scores["zero_no_response_vectors"],
         "bleu": bleu["bleu"], "distinct_1": metrics.distinct_n(responses, 1),
         "distinct_2": metrics.distinct_n(responses, 2),
+        "repetition": metrics.repetition_rate(responses),
         "length": sum(map(len, responses)) / max(len(responses), 1),
         # Replies identical to the gold one: memorisation, or (DailyDialog) test
         # dialogues that also occur in the training split.
@@ -210,14 +211,15 @@ def _cell(value, digits=4):
 
 
 RESPONSE_HEADER = ("| responder | turns | Average | Greedy | Extrema | BLEU | distinct-1 | "
-                   "distinct-2 | length | responses |\n"
-                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+                   "distinct-2 | repetition | length | responses |\n"
+                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _response_row(name, turns, m):
     return (f"| {name} | {turns} | {m['average']:.4f} | {m['greedy']:.4f} | "
             f"{m['extrema']:.4f} | {m['bleu']:.2f} | {m['distinct_1']:.4f} | "
-            f"{m['distinct_2']:.4f} | {m['length']:.1f} | {m['responses']} |")
+            f"{m['distinct_2']:.4f} | {m['repetition']:.3f} | {m['length']:.1f} | "
+            f"{m['responses']} |")
 
 
 def markdown(report):

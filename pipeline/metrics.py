@@ -181,6 +181,19 @@ def distinct_n(responses, n):
     return len(counts) / total if total else 0.0
 
 
+def repetition_rate(responses, run=3):
+    """Share of responses in which some token occurs `run` or more times in a row ("yes ,
+    , , ,"): the symptom of a degenerate or undertrained decoder."""
+    def repeats(r):
+        count = 1
+        for previous, token in zip(r, r[1:]):
+            count = count + 1 if token == previous else 1
+            if count >= run:
+                return True
+        return False
+    return sum(map(repeats, responses)) / len(responses) if responses else 0.0
+
+
 def bleu(references, responses):
     """Corpus BLEU with sacrebleu on the given tokens (tokenize='none', default 'exp'
     smoothing). Returns {"bleu": 0-100, "bleu_1".."bleu_4": n-gram precisions, 0-100}."""

@@ -15,13 +15,15 @@ import keras
 import tensorflow as tf
 import yaml
 
-from keras_models import build_model
+from keras_models import build_model, schedules
 from keras_models.optimizers import FusedAdam
 from pipeline import callbacks as callbacks_lib
 from pipeline import configs, data, distribute
 
 log = logging.getLogger("dialogvae")
 BACKUP_FILE = "latest.weights.h5"  # what keras.callbacks.BackupAndRestore writes
+# The main job's recipe (`make`, benchmarks.time_to_quality --size demo).
+DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "demo.yaml")
 
 
 def build_parser():
@@ -48,13 +50,78 @@ def build_parser():
     return parser
 
 
-def make_optimizer(config, mixed_precision):
-    """Adam at the configured rate: the global batch is split over replicas and the
-    learning rate is deliberately not rescaled with their number."""
-    optimizer = FusedAdam(config.train.learning_rate, clipnorm=config.train.clipnorm or None)
+def learning_rate(config, total_steps=None):
+    """The configured rate or schedule. `total_steps` None is a reload (evaluation, export)
+    that takes no step: a schedule then only has to exist, because Keras keeps a float
+    rate in a variable of its own and a schedule in none, so the optimizer's saved
+    variables match only if the reload builds the same kind."""
+    t = config.train
+    if t.learning_rate <= 0:
+        raise configs.ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    if not t.warmup_steps and t.lr_decay == "constant":
+        return t.learning_rate
+    if total_steps is None:
+        total_steps = t.warmup_steps + 1
+    try:
+        return schedules.WarmupDecay(t.learning_rate, t.warmup_steps, total_steps,
+                                     t.lr_decay, t.lr_final_ratio)
+    except ValueError as e:
+        raise configs.ConfigError(str(e)) from None
+
+
+def check_budget(config, total_steps):
+    """Refuses schedules the planned run cannot reach, before anything is written."""
+    m = config.model
+    problems = []
+    if m.kl_annealing_steps > total_steps:
+        problems.append(f"model.kl_annealing_steps={m.kl_annealing_steps} is longer than the "
+                        f"{total_steps} planned steps (the KL weight would end at "
+                        f"{total_steps / m.kl_annealing_steps:.2f}, and the model would "
+                        f"never train on the bound it is scored on)")
+    if m.architecture == "co" and m.scheduled_sampling_steps:
+        ae_steps = total_steps if m.joint_phases else _ae_steps(config, total_steps)
+        if m.scheduled_sampling_steps > ae_steps:
+            problems.append(f"model.scheduled_sampling_steps={m.scheduled_sampling_steps} is "
+                            f"longer than the {ae_steps} AE-phase steps planned (keep-rate "
+                            f"would never reach 0)")
+    if config.train.warmup_steps > total_steps:
+        problems.append(f"train.warmup_steps={config.train.warmup_steps} is longer than the "
+                        f"{total_steps} planned steps")
+    if problems:
+        raise configs.ConfigError("; ".join(problems) + ". Shorten the schedule or raise "
+                         "train.epochs / train.steps_per_epoch.")
+
+
+def _ae_steps(config, total_steps):
+    """AE-phase steps of an alternating CO run (the first period of each pair)."""
+    period = max(1, config.model.phase_period_epochs) * (total_steps // config.train.epochs)
+    full, rest = divmod(total_steps, 2 * period)
+    return full * period + min(rest, period)
+
+
+def make_optimizer(config, mixed_precision, total_steps=None):
+    """Adam at the configured rate or schedule: the global batch is split over replicas
+    and the learning rate is deliberately not rescaled with their number."""
+    optimizer = FusedAdam(learning_rate(config, total_steps),
+                          clipnorm=config.train.clipnorm or None)
     if mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def compile_model(config, vocab_size, batch, mixed_precision="none", jit_compile=False,
+                  vocab=None, total_steps=None):
+    """The model of `config`, every variable and optimizer built (call inside the strategy
+    scope), word vectors loaded when configured, compiled. `total_steps` (the planned run)
+    sets the learning-rate schedule; None for a reload."""
+    model = build_model(config.model, vocab_size)
+    model.build_from_batch(batch)
+    if config.model.embeddings_path:
+        load_word_vectors(model, config.model.embeddings_path, vocab)
+    optimizer = model.build_optimizers(
+        lambda: make_optimizer(config, mixed_precision, total_steps))
+    model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    return model
 
 
 def load_word_vectors(model, path, vocab):
@@ -99,6 +166,8 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
     steps_per_epoch = config.train.steps_per_epoch or max(
         1, stats["splits"]["train"]["slices"] // batch_size)
     total_steps = config.train.epochs * steps_per_epoch
+    check_budget(config, total_steps)
+    learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
 
     os.makedirs(model_dir, exist_ok=True)
     with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
@@ -111,12 +180,8 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
     validation = data.make_dataset(data_dir, "validation", batch_size, training=False,
                                    max_turns=config.data.max_turns)
     with strategy.scope():
-        model = build_model(config.model, len(vocab))
-        model.build_from_batch(next(iter(validation)))
-        if config.model.embeddings_path:
-            load_word_vectors(model, config.model.embeddings_path, vocab)
-        optimizer = model.build_optimizers(lambda: make_optimizer(config, mixed_precision))
-        model.compile(optimizer=optimizer, jit_compile=jit_compile)
+        model = compile_model(config, len(vocab), next(iter(validation)), mixed_precision,
+                              jit_compile, vocab, total_steps)
         backup_dir = os.path.join(model_dir, "backup")
         resume_step = restore_backup(model, backup_dir)
 
@@ -170,7 +235,7 @@ def main(argv=None):
     try:
         train(config, model_dir, strategy, args.mixed_precision, args.jit_compile,
               args.backup_every_steps, verbose)
-    except data.MissingDataError as e:
+    except (data.MissingDataError, configs.ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"Model, logs and checkpoints in {model_dir}/ "

@@ -212,3 +212,11 @@ def test_reference_responders_on_a_toy_corpus():
     for n in range(2, 30):
         order = derangement(n, seed=n)
         assert sorted(order) == list(range(n)) and all(i != j for i, j in enumerate(order))
+
+
+def test_repetition_rate_counts_runs_of_three():
+    from pipeline.metrics import repetition_rate
+    responses = [["yes", ",", ",", ",", "."], ["no", "no", "."], ["a", "b", "a", "b"], []]
+    assert repetition_rate(responses) == 0.25
+    assert repetition_rate(responses, run=2) == 0.5
+    assert repetition_rate([]) == 0.0

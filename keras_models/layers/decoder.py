@@ -2,18 +2,22 @@
 
 The 512 x vocabulary output projection dominates training FLOPs, so it is applied only
 to the real (non-pad) target positions, gathered into one large matmul, followed by the
-fused sparse softmax cross-entropy in float32.
+fused sparse softmax cross-entropy in float32. With `softmax_cutoffs` the output layer is
+an adaptive softmax instead (an exact distribution at a fraction of the cost; see
+`adaptive_softmax.py`), and `logits` are its log-probabilities.
 """
 import keras
 
 import tensorflow as tf
 
+from keras_models.layers.adaptive_softmax import AdaptiveSoftmax
 from keras_models.layers.gru import GRU
 from keras_models.layers.length_groups import gather_rows, length_groups
 
 
 class UtteranceDecoder(keras.layers.Layer):
-    def __init__(self, embedding, units, vocab_size, length_groups=2, **kwargs):
+    def __init__(self, embedding, units, vocab_size, length_groups=2, softmax_cutoffs=(),
+                 **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.units = units
@@ -21,12 +25,18 @@ class UtteranceDecoder(keras.layers.Layer):
         self.init_state = keras.layers.Dense(units, activation="tanh", name="init_state")
         self.gru = GRU(units, return_sequences=True, return_state=True,
                                     name="gru")
-        self.projection = keras.layers.Dense(vocab_size, name="projection", dtype="float32")
+        if softmax_cutoffs:
+            self.adaptive_softmax = AdaptiveSoftmax(vocab_size, softmax_cutoffs,
+                                                    name="adaptive_softmax")
+        else:
+            self.adaptive_softmax = None
+            self.projection = keras.layers.Dense(vocab_size, name="projection",
+                                                 dtype="float32")
 
     def build(self, condition_shape):
         self.init_state.build(condition_shape)
         self.gru.build((None, None, self.embedding.output_dim))
-        self.projection.build((None, self.units))
+        (self.adaptive_softmax or self.projection).build((None, self.units))
 
     def initial_state(self, condition):
         return self.init_state(condition)
@@ -37,16 +47,25 @@ class UtteranceDecoder(keras.layers.Layer):
         return outputs, final
 
     def logits(self, states):
+        """[N, units] -> [N, V] logits (log-probabilities with the adaptive softmax)."""
+        if self.adaptive_softmax is not None:
+            return self.adaptive_softmax.log_probs(states)
         return self.projection(states)
+
+    def token_nll(self, states, labels):
+        """[N] NLL of `labels` at [N, units] states (real positions only)."""
+        if self.adaptive_softmax is not None:
+            return self.adaptive_softmax.nll(states, labels)
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                             logits=self.logits(states))
 
     def nll_per_row(self, condition, inputs, targets):
         """[N] summed NLL of each row of `targets` (0 = pad), for scoring and importance
         weights; like `call`, the projection runs over the real positions only."""
         outputs, _ = self.run(inputs, self.initial_state(condition), mask=targets != 0)
         positions = tf.where(targets != 0)
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.gather_nd(targets, positions),
-            logits=self.logits(tf.gather_nd(outputs, positions)))
+        nll = self.token_nll(tf.gather_nd(outputs, positions),
+                             tf.gather_nd(targets, positions))
         return tf.math.unsorted_segment_sum(nll, positions[:, 0], tf.shape(targets)[0])
 
     def step(self, token_ids, state):
@@ -72,6 +91,5 @@ class UtteranceDecoder(keras.layers.Layer):
             states.append(tf.gather_nd(outputs, positions))
             labels.append(tf.gather_nd(group_targets, positions))
         labels = tf.concat(labels, 0)
-        logits = self.logits(tf.concat(states, 0))
-        nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        nll = self.token_nll(tf.concat(states, 0), labels)
         return tf.reduce_sum(nll), tf.cast(tf.shape(labels)[0], tf.float32)

@@ -1,0 +1,65 @@
+"""Learning-rate schedules and the checks of schedules against the planned run."""
+import numpy as np
+import pytest
+
+from keras_models.schedules import WarmupDecay
+from pipeline import configs, train
+
+
+def rates(schedule, steps):
+    return np.array([float(schedule(s)) for s in steps])
+
+
+def test_warmup_then_each_decay():
+    constant = WarmupDecay(1e-3, warmup_steps=10, total_steps=100)
+    np.testing.assert_allclose(rates(constant, [0, 4, 9, 50, 99]),
+                               [1e-4, 5e-4, 1e-3, 1e-3, 1e-3], rtol=1e-5)
+    cosine = WarmupDecay(1e-3, 10, 110, "cosine", final_ratio=0.1)
+    np.testing.assert_allclose(rates(cosine, [9, 60, 110, 500]),
+                               [1e-3, 5.5e-4, 1e-4, 1e-4], rtol=1e-4)
+    inverse = WarmupDecay(1e-3, 100, 0, "inverse_sqrt")
+    np.testing.assert_allclose(rates(inverse, [99, 399]), [1e-3, 5e-4], rtol=1e-4)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"peak": 0.0}, "learning_rate must be > 0"),
+    ({"peak": 1e-3, "decay": "linear"}, "lr_decay 'linear'"),
+    ({"peak": 1e-3, "warmup_steps": 50, "total_steps": 50, "decay": "cosine"}, "cosine"),
+    ({"peak": 1e-3, "final_ratio": 0.0}, "lr_final_ratio"),
+])
+def test_bad_schedules_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        WarmupDecay(**kwargs)
+
+
+def test_negative_learning_rate_is_a_config_error():
+    config = configs.make_config("hred", params_override="train.learning_rate=-0.1")
+    with pytest.raises(configs.ConfigError, match="train.learning_rate must be > 0"):
+        train.learning_rate(config, total_steps=100)
+
+
+def test_schedules_longer_than_the_budget_are_refused_with_the_numbers():
+    kla = configs.make_config("kla", params_override="train.epochs=30")
+    with pytest.raises(configs.ConfigError, match=r"kl_annealing_steps=12000 .* 5130 planned"
+                                                  r" steps .* end at 0\.43"):
+        train.check_budget(kla, 30 * 171)
+    train.check_budget(kla, 12000)  # fits exactly
+    co_ss = configs.make_config("co_ss", params_override="train.epochs=4")
+    # Alternating AE/CVAE epochs of 250 steps: AE epochs 1 and 3 give 500 AE steps.
+    assert train._ae_steps(co_ss, 1000) == 500
+    with pytest.raises(configs.ConfigError, match="scheduled_sampling_steps=2500 .* 500 "
+                                                  "AE-phase steps"):
+        train.check_budget(co_ss, 1000)
+    joint = configs.make_config("co_ss_joint", params_override="train.epochs=4")
+    train.check_budget(joint, 2500)  # both phases every step: all 2,500 count
+
+
+def test_cli_refuses_a_bad_schedule_before_writing_anything(small_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "kla", "--data", small_data, "--model_dir", str(run),
+                    "--params_override", "train.epochs=2,train.steps_per_epoch=5"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "kl_annealing_steps=12000" in err and "10 planned steps" in err
+    assert not run.exists()
