@@ -9,10 +9,12 @@ all: demo
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2  # keep TensorFlow's start-up chatter out of the output
 
-# The main job's recipe: HRED at reduced sizes with an adaptive softmax and a warmed-up,
-# decaying learning rate, 1,000 steps (pipeline/demo.yaml says why). Paper settings:
-# python -m pipeline.train --model co_ss (no config file).
-DEMO_MODEL := hred
+# The main job's recipe: CO+SS at reduced sizes with an adaptive softmax, the condition
+# at every decoder step and a warmed-up, decaying learning rate, 1,000 steps alternating
+# AE / CVAE epochs, scheduled sampling over the 500 AE steps (pipeline/demo.yaml says why).
+# Paper settings: python -m pipeline.train --model co_ss (no config file, no override).
+DEMO_MODEL := co_ss
+DEMO_OVERRIDE := model.scheduled_sampling_steps=500
 DEMO_SAYS := --say "hi , how are you doing ?" --say "what do you do for a living ?" $\
 --say "do you like it ?"
 
@@ -31,7 +33,8 @@ preprocess: install
 
 demo: preprocess
 	$(BIN)/python -m pipeline.train --model $(DEMO_MODEL) --data data/dailydialog \
-	    --model_dir runs/$(DEMO_MODEL) --config_file pipeline/demo.yaml --verbose 2
+	    --model_dir runs/$(DEMO_MODEL) --config_file pipeline/demo.yaml \
+	    --params_override $(DEMO_OVERRIDE) --verbose 2
 	$(BIN)/python -m pipeline.evaluate --model_dir runs/$(DEMO_MODEL) --max_examples 200
 	$(BIN)/python -m serving.export --model_dir runs/$(DEMO_MODEL) --export_base models/$(DEMO_MODEL)
 	$(BIN)/python -m serving.chat --model models/$(DEMO_MODEL) $(DEMO_SAYS)

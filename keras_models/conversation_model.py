@@ -49,6 +49,9 @@ class ConversationModel(keras.Model):
 
     def __init__(self, config, vocab_size, **kwargs):
         super().__init__(**kwargs)
+        if config.decoder_conditioning not in ("initial_state", "every_step"):
+            raise ValueError(f"model.decoder_conditioning {config.decoder_conditioning!r} is "
+                             f"not one of initial_state, every_step")
         self.config = config
         self.vocab_size = vocab_size
         self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim,
@@ -60,6 +63,8 @@ class ConversationModel(keras.Model):
         self.decoder = UtteranceDecoder(self.embedding, config.decoder_units, vocab_size,
                                         length_groups=config.length_groups,
                                         softmax_cutoffs=config.softmax_cutoffs,
+                                        condition_every_step=(
+                                            config.decoder_conditioning == "every_step"),
                                         name="decoder")
         self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
                                if config.utterance_drop else None)

@@ -28,6 +28,9 @@ class ModelConfig(base_config.Config):
     # Adaptive softmax: vocabulary ids where the head and each tail end, e.g. [2000, 6000]
     # (an exact distribution, several times cheaper to train); [] = full softmax (papers).
     softmax_cutoffs: List[int] = dataclasses.field(default_factory=list)
+    # How the decoder sees its condition ([context, latents]): "initial_state" only (the
+    # VHCR authors' code, our presets) or also at "every_step" (Serban et al.'s VHRED).
+    decoder_conditioning: str = "initial_state"
     # Regularisers, each usable on every latent model.
     kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
     word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)

@@ -5,6 +5,12 @@ to the real (non-pad) target positions, gathered into one large matmul, followed
 fused sparse softmax cross-entropy in float32. With `softmax_cutoffs` the output layer is
 an adaptive softmax instead (an exact distribution at a fraction of the cost; see
 `adaptive_softmax.py`), and `logits` are its log-probabilities.
+
+Conditioning: the GRU always starts from tanh(W [condition]) (the VHCR authors' code);
+with `condition_every_step` the condition is also concatenated to the input of every
+step (Serban et al.'s VHRED), which the decoder cannot learn to ignore as easily. The
+decoding state then carries the condition beside the GRU state ([h, condition]), so
+greedy, sampling and beam search, which only pass the state along, need no change.
 """
 import keras
 
@@ -17,10 +23,11 @@ from keras_models.layers.length_groups import gather_rows, length_groups
 
 class UtteranceDecoder(keras.layers.Layer):
     def __init__(self, embedding, units, vocab_size, length_groups=2, softmax_cutoffs=(),
-                 **kwargs):
+                 condition_every_step=False, **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.units = units
+        self.condition_every_step = condition_every_step
         self.length_groups = length_groups
         self.init_state = keras.layers.Dense(units, activation="tanh", name="init_state")
         self.gru = GRU(units, return_sequences=True, return_state=True,
@@ -35,16 +42,35 @@ class UtteranceDecoder(keras.layers.Layer):
 
     def build(self, condition_shape):
         self.init_state.build(condition_shape)
-        self.gru.build((None, None, self.embedding.output_dim))
+        extra = int(condition_shape[-1]) if self.condition_every_step else 0
+        self.gru.build((None, None, self.embedding.output_dim + extra))
         (self.adaptive_softmax or self.projection).build((None, self.units))
 
     def initial_state(self, condition):
-        return self.init_state(condition)
+        """The decoding state: [N, units], or [N, units + D] = [h, condition]."""
+        state = self.init_state(condition)
+        if self.condition_every_step:
+            state = tf.concat([state, tf.cast(condition, state.dtype)], -1)
+        return state
+
+    def _inputs(self, embedded, state):
+        """(GRU inputs, GRU state): the condition, if carried, joins every step's input."""
+        if not self.condition_every_step:
+            return embedded, state
+        h, condition = state[..., :self.units], state[..., self.units:]
+        condition = tf.cast(condition, embedded.dtype)
+        if len(embedded.shape) == 3:
+            condition = tf.tile(condition[:, None, :], [1, tf.shape(embedded)[1], 1])
+        return tf.concat([embedded, condition], -1), h
+
+    def _state(self, h, state):
+        return tf.concat([h, state[..., self.units:]], -1) if self.condition_every_step else h
 
     def run(self, inputs, state, mask=None):
-        """[N, L] input ids + [N, units] state -> ([N, L, units] outputs, final state)."""
-        outputs, final = self.gru(self.embedding(inputs), initial_state=[state], mask=mask)
-        return outputs, final
+        """[N, L] input ids + decoding state -> ([N, L, units] outputs, final state)."""
+        x, h = self._inputs(self.embedding(inputs), state)
+        outputs, final = self.gru(x, initial_state=[h], mask=mask)
+        return outputs, self._state(final, state)
 
     def logits(self, states):
         """[N, units] -> [N, V] logits (log-probabilities with the adaptive softmax)."""
@@ -71,8 +97,9 @@ class UtteranceDecoder(keras.layers.Layer):
     def step(self, token_ids, state):
         """One generation step with the GRU cell: ([N] ids, [N, units]) -> ([N, V] float32
         logits, new state). The same weights as `run`, without the sequence loop."""
-        output, new_state = self.gru.cell(self.embedding(token_ids), [state])
-        return self.logits(output), new_state[0]
+        x, h = self._inputs(self.embedding(token_ids), state)
+        output, new_state = self.gru.cell(x, [h])
+        return self.logits(output), self._state(new_state[0], state)
 
     def call(self, condition, inputs, targets):
         """Summed NLL of `targets` ([N, L], 0 = pad) and the number of target tokens.
