@@ -10,8 +10,9 @@ batches of `--lm_batch` random responses, Adam at the same learning rate. Both a
 on the *whole* validation split, on the same tokens (every response of every validation
 slice, </s> included): the model by its own evaluation (its NLL bound for latent
 models), the language model by exp(total NLL / tokens). Seconds count training only
-(input pipeline included), never validation. Prints a table, writes JSON and a PNG of
-the curves. Asserts nothing.
+(input pipeline included), never validation. CO presets alternate AE / CVAE phases every
+`--eval_every` updates (use 250 for the demo's epochs). Prints a table, writes JSON and a
+PNG of the curves. Asserts nothing.
 """
 import argparse
 import json
@@ -25,6 +26,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline import configs, data  # noqa: E402
+from pipeline.callbacks import PhaseSchedule, global_step  # noqa: E402
 from pipeline.train import DEMO_CONFIG, compile_model  # noqa: E402
 from preprocessing.vocab import BOS_ID  # noqa: E402
 
@@ -40,7 +42,6 @@ class Curve(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = self.last = time.perf_counter()
-        self.updates_at_start = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
         self.last = time.perf_counter()
@@ -48,16 +49,12 @@ class Curve(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.seconds += self.last - self.start
         ppl = self.evaluate() if self.evaluate else float(logs["val_ppl"])
-        updates = self.updates_at_start + len_of_epoch(self.params)
+        updates = global_step(self.model)  # every update, both CO phases included
         self.points.append({"updates": updates, "seconds": round(self.seconds, 1),
                             "val_ppl": round(ppl, 2)})
         print(f"{self.name:<10} {updates:>7} {self.seconds:>9.1f} {ppl:>9.2f}", flush=True)
         if self.deadline and self.seconds >= self.deadline:
             self.model.stop_training = True
-
-
-def len_of_epoch(params):
-    return int(params.get("steps") or 0)
 
 
 def response_dataset(data_dir, split, batch_size, training, seed=1):
@@ -97,7 +94,6 @@ def lm_perplexity(model, dataset):
 
 
 def run_model(args, config, vocab_size, epochs):
-    from pipeline import callbacks as callbacks_lib
     keras.utils.set_random_seed(config.train.seed)
     validation = data.make_dataset(args.data, "validation", config.data.batch_size,
                                    training=False)
@@ -109,7 +105,7 @@ def run_model(args, config, vocab_size, epochs):
     curve = Curve(args.model, deadline=args.minutes * 60 if args.minutes else None)
     callbacks = [curve]
     if hasattr(model, "phases"):
-        callbacks.insert(0, callbacks_lib.PhaseSchedule(args.eval_every))
+        callbacks.insert(0, PhaseSchedule(args.eval_every))
     model.fit(train, epochs=epochs, steps_per_epoch=args.eval_every,
               validation_data=validation, callbacks=callbacks, verbose=0)
     return curve.points
