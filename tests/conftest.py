@@ -21,7 +21,9 @@ def trained_runs(small_data, tmp_path_factory):
     from tests.helpers import REPO_ROOT, TINY_OVERRIDE
     root = tmp_path_factory.mktemp("runs")
     override = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.epochs=1,"
-                "train.steps_per_epoch=3,train.validation_steps=1,train.sample_responses=0")
+                "train.steps_per_epoch=3,train.validation_steps=1,train.sample_responses=0,"
+                # co_ss: scheduled sampling within the run's 3 steps (longer is refused)
+                "model.scheduled_sampling_steps=3")
     for preset in ("hred", "vhcr_ud", "co_ss"):
         result = subprocess.run(
             [sys.executable, "-m", "pipeline.train", "--model", preset, "--data", small_data,

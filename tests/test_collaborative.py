@@ -154,7 +154,7 @@ def test_evaluation_reports_the_bound_and_generation_decodes(small_data):
 def run_train(small_data, model_dir, epochs, cwd=REPO_ROOT):
     override = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,"
                 f"train.epochs={epochs},train.steps_per_epoch=3,train.validation_steps=2,"
-                "train.sample_responses=1")
+                "train.sample_responses=1,model.scheduled_sampling_steps=3")
     return subprocess.run(
         [sys.executable, "-m", "pipeline.train", "--model", "co_ss", "--data", small_data,
          "--model_dir", model_dir, "--params_override", override, "--verbose", "2",
