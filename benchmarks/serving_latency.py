@@ -26,7 +26,6 @@ VOCAB_SIZE = 20004
 
 def paper_size_run(preset, folder):
     """A model_dir with config.yaml, a 20,004-word vocab.txt and untrained weights."""
-    from keras_models import build_model
     from pipeline import configs
     from pipeline.restore import placeholder_batch
     from preprocessing.vocab import SPECIAL_TOKENS
@@ -38,10 +37,8 @@ def paper_size_run(preset, folder):
         f.write("\n".join(vocab) + "\n")
     with open(os.path.join(folder, "config.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(config.as_dict(), f)
-    model = build_model(config.model, VOCAB_SIZE)
-    model.build_from_batch(placeholder_batch())
-    from pipeline.train import make_optimizer
-    model.compile(optimizer=model.build_optimizers(lambda: make_optimizer(config, "none")))
+    from pipeline.train import compile_model
+    model = compile_model(config, VOCAB_SIZE, placeholder_batch())
     model.save_weights(os.path.join(folder, "checkpoints", "best.weights.h5"))
 
 

@@ -9,7 +9,6 @@ import os
 import tensorflow as tf
 import yaml
 
-from keras_models import build_model
 from pipeline import configs
 from preprocessing.vocab import EOS_ID, VOCAB_FILE, load_vocab
 
@@ -60,12 +59,10 @@ def placeholder_batch():
 
 def load_run(model_dir, checkpoint="best"):
     """The trained model (weights and optimizer state loaded), its config and vocab."""
-    from pipeline.train import make_optimizer
+    from pipeline.train import compile_model
     config = load_config(model_dir)
     vocab = load_vocab(os.path.join(model_dir, VOCAB_FILE))
-    model = build_model(config.model, len(vocab))
-    model.build_from_batch(placeholder_batch())
-    model.compile(optimizer=model.build_optimizers(lambda: make_optimizer(config, "none")))
+    model = compile_model(config, len(vocab), placeholder_batch())
     path = checkpoint_path(model_dir, checkpoint)
     model.load_weights(path)
     return TrainedRun(model, config, vocab, path, model_dir)

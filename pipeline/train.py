@@ -112,11 +112,12 @@ def make_optimizer(config, mixed_precision, total_steps=None):
 def compile_model(config, vocab_size, batch, mixed_precision="none", jit_compile=False,
                   vocab=None, total_steps=None):
     """The model of `config`, every variable and optimizer built (call inside the strategy
-    scope), word vectors loaded when configured, compiled. `total_steps` (the planned run)
+    scope), compiled; word vectors loaded when configured and `vocab` is given (a reload
+    passes none: its weights come from a checkpoint). `total_steps` (the planned run)
     sets the learning-rate schedule; None for a reload."""
     model = build_model(config.model, vocab_size)
     model.build_from_batch(batch)
-    if config.model.embeddings_path:
+    if config.model.embeddings_path and vocab is not None:
         load_word_vectors(model, config.model.embeddings_path, vocab)
     optimizer = model.build_optimizers(
         lambda: make_optimizer(config, mixed_precision, total_steps))
