@@ -30,6 +30,15 @@ def check_data_dir(data_dir):
     return data_dir
 
 
+def corpus_of(data_dir):
+    """The corpus a finished preprocessing run read (its run.json), or None without one."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f).get("corpus")
+
+
 def load_vocabulary(data_dir):
     return load_vocab(os.path.join(check_data_dir(data_dir), VOCAB_FILE))
 

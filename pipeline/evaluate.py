@@ -72,13 +72,6 @@ def build_parser():
     return parser
 
 
-def corpus_of(data_dir):
-    """The corpus a preprocessing run read (its run.json manifest)."""
-    from preprocessing.output import MANIFEST
-    with open(os.path.join(data_dir, MANIFEST), encoding="utf-8") as f:
-        return json.load(f).get("corpus")
-
-
 class Responder:
     """The decoders as tf.functions (one trace per mode), each answering a context
     [B, T, L] given VHCR's z_conv (or None to draw it)."""
@@ -309,7 +302,7 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
                                                   lik["slices"]))
     report = {"model_dir": model_dir, "architecture": run.config.model.architecture,
               "checkpoint": run.checkpoint, "checkpoint_name": name, "step": step,
-              "split": split, "data_dir": data_dir, "corpus": corpus_of(data_dir),
+              "split": split, "data_dir": data_dir, "corpus": data.corpus_of(data_dir),
               "word_vectors": vectors.name,
               "decoding": {"beam_size": beam_size, "length_alpha": length_alpha,
                            "temperature": temperature},

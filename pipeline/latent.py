@@ -134,6 +134,17 @@ def latent_cloud(run, query, neighbours=10, posterior_samples=10, prior_samples=
     return np.concatenate(vectors).astype(np.float32), metadata
 
 
+def nn_separability(vectors, metadata):
+    """Leave-one-out 1-nearest-neighbour accuracy at telling prior samples from posterior
+    ones (Friedman-Rafsky style two-sample test): 0.5 = the clouds overlap fully, 1.0 =
+    they are apart. Measured in the latent space, not on the t-SNE map."""
+    is_prior = np.array([group.startswith("prior") for group, _ in metadata])
+    distances = ((vectors[:, None, :] - vectors[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    nearest = distances.argmin(1)
+    return float((is_prior[nearest] == is_prior).mean())
+
+
 def write_projector(out_dir, vectors, metadata):
     """A TensorBoard projector embedding (checkpoint + metadata.tsv + config)."""
     from tensorboard.plugins import projector
@@ -208,7 +219,10 @@ def main(argv=None):
             write_tsne_png(os.path.join(out, "tsne.png"), vectors, metadata, args.seed)
             result = {"samples": len(vectors), "projector": os.path.join(out, "projector"),
                       "png": os.path.join(out, "tsne.png"),
+                      "nn_separability": nn_separability(vectors, metadata),
                       "tensorboard": f"tensorboard --logdir {os.path.join(out, 'projector')}"}
+            with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=1)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

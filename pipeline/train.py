@@ -69,6 +69,13 @@ def learning_rate(config, total_steps=None):
         raise configs.ConfigError(str(e)) from None
 
 
+def planned_steps(config, stats):
+    """(steps per epoch, total steps) of the run `config` plans on data with `stats`."""
+    steps_per_epoch = config.train.steps_per_epoch or max(
+        1, stats["splits"]["train"]["slices"] // config.data.batch_size)
+    return steps_per_epoch, config.train.epochs * steps_per_epoch
+
+
 def check_budget(config, total_steps):
     """Refuses schedules the planned run cannot reach, before anything is written."""
     m = config.model
@@ -164,9 +171,7 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
     if batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"data.batch_size {batch_size} does not split evenly over "
                          f"{strategy.num_replicas_in_sync} replicas")
-    steps_per_epoch = config.train.steps_per_epoch or max(
-        1, stats["splits"]["train"]["slices"] // batch_size)
-    total_steps = config.train.epochs * steps_per_epoch
+    steps_per_epoch, total_steps = planned_steps(config, stats)
     check_budget(config, total_steps)
     learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
 
@@ -224,8 +229,10 @@ def main(argv=None):
                         force=True)  # absl has already attached a handler
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        config = configs.make_config(args.model, args.config_file, args.params_override)
+    data_dir = args.data or configs.DataConfig().data_dir
+    try:  # the preset takes its paper's settings for the corpus in the data folder
+        config = configs.make_config(args.model, args.config_file, args.params_override,
+                                     dataset=data.corpus_of(data_dir))
     except (ValueError, KeyError) as e:
         parser.error(str(e))
     if args.data:

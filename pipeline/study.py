@@ -1,0 +1,306 @@
+"""Reproduce one table of a paper: train every row on one dataset with one budget,
+evaluate each, and write the findings to results/NAME/.
+
+    python -m pipeline.study co_dailydialog --scale small
+    python -m pipeline.study vhcr_dailydialog --scale small --data data/dailydialog
+    python -m pipeline.study vhcr_cornell --scale paper --data data/cornell   # a GPU's work
+
+Each row is trained by `pipeline.train` with its preset and the paper's settings for the
+dataset (`configs.PAPER_SETTINGS`), then evaluated by `pipeline.evaluate`; CO studies also
+draw the CO Figure 3 latent clouds (`pipeline.latent embedding`). `--scale small` is the
+reduced configuration of `small_scale` (sizes, batch, steps; every schedule scaled to the
+budget in the proportion the paper-scale run has it). The study writes
+`results/NAME/README.md` (the paper's tables beside ours, the training curves and each of
+the paper's qualitative claims marked held / not held / not measurable), `study.json` (every
+number) and PNG figures. Models, logs and checkpoints stay in `--runs_dir`
+(runs/study/NAME): never in results/.
+
+Rerunning the same command resumes: finished rows are skipped, an interrupted row resumes
+from its last backup. A study is refused when rerun with another scale or budget.
+"""
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import yaml
+
+from pipeline import configs, data, study_report
+from pipeline.report import CO_ROWS, VHCR_ROWS
+
+log = logging.getLogger("dialogvae")
+STATE_FILE = "study.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    paper: str  # "co" | "vhcr": whose settings, tables and claims
+    dataset: str
+    rows: tuple  # presets, in the paper table's order
+    small_epochs: int  # --scale small: epochs of...
+    small_steps_per_epoch: int  # ...this many steps (CO: one phase each)
+
+
+CO_STUDY_ROWS = tuple(CO_ROWS)
+VHCR_STUDY_ROWS = tuple(VHCR_ROWS)
+# Small budgets sized to run a whole table in <= 75 minutes on 2 CPU cores (README of each
+# study gives the measured time): CO's 10 rows at 600 steps (each epoch one 100-step AE or
+# CVAE phase), VHCR's 5 rows at 1,200 (12 validation points for the KL curves).
+STUDIES = {
+    "co_dailydialog": Study("co", "dailydialog", CO_STUDY_ROWS, 6, 100),
+    "co_switchboard": Study("co", "switchboard", CO_STUDY_ROWS, 6, 100),
+    "vhcr_dailydialog": Study("vhcr", "dailydialog", VHCR_STUDY_ROWS, 12, 100),
+    "vhcr_cornell": Study("vhcr", "cornell", VHCR_STUDY_ROWS, 12, 100),
+    "vhcr_ubuntu": Study("vhcr", "ubuntu", VHCR_STUDY_ROWS, 12, 100),
+}
+# Rows whose CO-Figure-3 latent cloud is drawn: CO+SS against VHRED (with KL annealing).
+TSNE_ROWS = ("co_ss", "kla")
+
+# --scale small: the demo recipe's sizes and optimiser (pipeline/demo.yaml, measured in
+# BUILD.md "Time to quality"), with the paper's own decoder conditioning (initial state).
+SMALL_MODEL = {"embedding_dim": 128, "utterance_units": 256, "context_units": 512,
+               "decoder_units": 256, "latent_dim": 128, "conv_latent_dim": 128,
+               "mlp_units": 256}
+SMALL_SOFTMAX_CUTOFFS = [2000, 6000]  # adaptive softmax (exact), when the vocabulary allows
+SMALL_TRAIN = {"learning_rate": 3e-3, "lr_decay": "cosine", "lr_final_ratio": 0.1,
+               "validation_steps": 20}
+SMALL_BATCH = 64
+SMALL_WARMUP_SHARE = 0.1  # linear warm-up over this share of the steps
+
+
+class StudyError(Exception):
+    """The study cannot go on; the message names the row, file or option and the fix."""
+
+
+def paper_config(study, preset, data_dir):
+    """The row as its paper trains it on this dataset (the preset, nothing reduced)."""
+    config = configs.make_config(preset, dataset=study.dataset, paper=study.paper)
+    config.override({"data": {"data_dir": data_dir}})
+    return config
+
+
+def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=None):
+    """The reduced configuration of a paper-scale `config`: demo sizes, batch 64, Adam 3e-3
+    warmed up over 10% of the steps then cosine-decayed, `epochs` x `steps_per_epoch` steps,
+    and every step schedule (KL annealing, scheduled sampling) scaled by small steps /
+    paper steps, so it ends at the same share of the run as at paper scale."""
+    from pipeline.train import planned_steps
+    _, paper_steps = planned_steps(config, stats)
+    epochs = epochs or study.small_epochs
+    steps_per_epoch = steps_per_epoch or study.small_steps_per_epoch
+    steps = epochs * steps_per_epoch
+    ratio = steps / paper_steps
+    model = dict(SMALL_MODEL)
+    model["softmax_cutoffs"] = (SMALL_SOFTMAX_CUTOFFS if vocab_size > 1.5 *
+                                SMALL_SOFTMAX_CUTOFFS[-1] else [])
+    for key in ("kl_annealing_steps", "scheduled_sampling_steps"):
+        value = getattr(config.model, key)
+        if value:
+            model[key] = max(1, round(value * ratio))
+    config.override({"model": model, "data": {"batch_size": SMALL_BATCH},
+                     "train": {**SMALL_TRAIN, "epochs": epochs,
+                               "steps_per_epoch": steps_per_epoch,
+                               "warmup_steps": max(1, round(SMALL_WARMUP_SHARE * steps))}},
+                    is_strict=True)
+    return config, paper_steps
+
+
+def row_config(study, preset, data_dir, scale, stats, vocab_size, params_override=None,
+               epochs=None, steps_per_epoch=None):
+    """(config the row trains with, paper-scale config, paper-scale planned steps)."""
+    from pipeline.train import planned_steps
+    paper = paper_config(study, preset, data_dir)
+    config = paper_config(study, preset, data_dir)
+    if scale == "small":
+        config, paper_steps = small_scale(config, study, stats, vocab_size, epochs,
+                                          steps_per_epoch)
+    else:
+        _, paper_steps = planned_steps(paper, stats)
+        if epochs or steps_per_epoch:
+            config.override({"train": {"epochs": epochs or config.train.epochs,
+                                       "steps_per_epoch": steps_per_epoch or 0}})
+    if params_override:
+        try:
+            config = configs.params_dict.override_params_dict(config, params_override,
+                                                              is_strict=True)
+        except (ValueError, KeyError) as e:
+            raise StudyError(f"--params_override: {e}") from None
+    return config, paper, paper_steps
+
+
+def load_state(out_dir):
+    path = os.path.join(out_dir, STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_state(out_dir, state):
+    """Written beside and renamed over the old file: a kill never leaves half a state."""
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, STATE_FILE)
+    with open(path + ".partial", "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=1)
+    os.replace(path + ".partial", path)
+
+
+def check_same_study(state, plan):
+    """Refuses to continue a study made with another scale, budget or data."""
+    differences = [f"{key}: {state['plan'].get(key)!r} there, {plan[key]!r} now"
+                   for key in plan if state["plan"].get(key) != plan[key]]
+    if differences:
+        raise StudyError("the results folder holds a study made with other options (" +
+                         "; ".join(differences) + "). Rerun with the same options, or "
+                         "give another --out and --runs_dir to start a new study.")
+
+
+def run_logged(command, log_path, what):
+    """Runs a pipeline tool in a fresh process, its output appended to `log_path`."""
+    with open(log_path, "a", encoding="utf-8") as f:
+        f.write(f"\n$ {' '.join(command)}\n")
+        f.flush()
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if result.returncode:
+        with open(log_path, encoding="utf-8") as f:
+            tail = f.read()[-2000:]
+        raise StudyError(f"{what} failed (exit {result.returncode}); its output is in "
+                         f"{log_path}:\n{tail}")
+
+
+def run_row(study, preset, config, run_dir, eval_options, row_state, save):
+    """Trains, evaluates and (CO Figure 3 rows) draws the latent cloud of one row,
+    skipping the stages `row_state` records as done."""
+    os.makedirs(run_dir, exist_ok=True)
+    config_path = os.path.join(run_dir, "study_config.yaml")
+    log_path = os.path.join(run_dir, "study.log")
+    python = sys.executable
+    if "train_seconds" not in row_state:
+        with open(config_path, "w", encoding="utf-8") as f:
+            yaml.safe_dump(config.as_dict(), f, sort_keys=False)
+        start = time.time()
+        run_logged([python, "-m", "pipeline.train", "--model", preset,
+                    "--data", config.data.data_dir, "--model_dir", run_dir,
+                    "--config_file", config_path, "--verbose", "2"], log_path,
+                   f"training {preset}")
+        row_state["train_seconds"] = round(time.time() - start, 1)  # this process's part
+        save()
+    if "eval_seconds" not in row_state:
+        start = time.time()
+        run_logged([python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
+                    *eval_options], log_path, f"evaluating {preset}")
+        row_state["eval_seconds"] = round(time.time() - start, 1)
+        save()
+    if study.paper == "co" and preset in TSNE_ROWS and "latent_seconds" not in row_state:
+        start = time.time()
+        run_logged([python, "-m", "pipeline.latent", "embedding", "--model_dir", run_dir,
+                    "--out", os.path.join(run_dir, "latent")], log_path,
+                   f"latent cloud of {preset}")
+        row_state["latent_seconds"] = round(time.time() - start, 1)
+        save()
+
+
+def eval_options_for(study, max_examples):
+    """CO reads beam-5 responses (Table 2), VHCR greedy ones, 1- and 3-turn (Table 3)."""
+    modes = "greedy,beam" if study.paper == "co" else "greedy"
+    return ["--modes", modes, "--max_examples", str(max_examples)]
+
+
+def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, rows=None,
+              params_override=None, epochs=None, steps_per_epoch=None, max_examples=200):
+    """Runs (or resumes) the study; returns the path of the README it wrote."""
+    if name not in STUDIES:
+        raise StudyError(f"{name!r} is not a study; choose one of {', '.join(STUDIES)}")
+    study = STUDIES[name]
+    data_dir = data_dir or os.path.join("data", study.dataset)
+    out_dir = out_dir or os.path.join("results", name)
+    runs_dir = runs_dir or os.path.join("runs", "study", name)
+    rows = tuple(rows or study.rows)
+    unknown = [r for r in rows if r not in study.rows]
+    if unknown:
+        raise StudyError(f"--rows {','.join(unknown)}: not rows of {name} "
+                         f"({', '.join(study.rows)})")
+    stats = data.load_stats(data_dir)
+    corpus = data.corpus_of(data_dir)
+    if corpus != study.dataset:
+        raise StudyError(f"--data {data_dir} holds {corpus!r}, the study {name} needs "
+                         f"{study.dataset!r}: preprocess it with python -m preprocessing.run "
+                         f"--corpus {study.dataset} --output data/{study.dataset}")
+    vocab_size = len(data.load_vocabulary(data_dir))
+    plan = {"study": name, "scale": scale, "data_dir": os.path.abspath(data_dir),
+            "runs_dir": os.path.abspath(runs_dir), "params_override": params_override or "",
+            "epochs": epochs, "steps_per_epoch": steps_per_epoch,
+            "max_examples": max_examples}
+    state = load_state(out_dir)
+    if state is None:
+        state = {"plan": plan, "rows": {}}
+    check_same_study(state, plan)
+
+    configs_by_row = {}
+    from pipeline.train import check_budget, planned_steps
+    for preset in rows:  # every row's config is checked before any row trains
+        config, paper, paper_steps = row_config(study, preset, data_dir, scale, stats,
+                                                vocab_size, params_override, epochs,
+                                                steps_per_epoch)
+        try:
+            check_budget(config, planned_steps(config, stats)[1])
+        except configs.ConfigError as e:
+            raise StudyError(f"row {preset}: {e}") from None
+        configs_by_row[preset] = (config, paper, paper_steps)
+
+    for preset in rows:
+        config, paper, paper_steps = configs_by_row[preset]
+        row_state = state["rows"].setdefault(preset, {})
+        row_state.update({"config": config.as_dict(), "paper_steps": paper_steps,
+                          "paper_config": paper.as_dict()})
+        if "eval_seconds" in row_state and (
+                study.paper != "co" or preset not in TSNE_ROWS or "latent_seconds" in row_state):
+            log.info("%s: finished, skipped", preset)
+            continue
+        log.info("%s: %s scale, %d steps", preset, scale,
+                 planned_steps(config, stats)[1])
+        run_row(study, preset, config, os.path.join(runs_dir, preset),
+                eval_options_for(study, max_examples), row_state,
+                lambda: save_state(out_dir, state))
+        save_state(out_dir, state)
+    save_state(out_dir, state)
+    return study_report.write(name, study, state, runs_dir, out_dir, rows)
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
+    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(STUDIES), metavar="NAME",
+                        help="one of: " + ", ".join(STUDIES))
+    parser.add_argument("--scale", choices=("small", "paper"), default="small")
+    parser.add_argument("--data", help="preprocessed data (default: data/DATASET)")
+    parser.add_argument("--out", help="results folder (default: results/NAME)")
+    parser.add_argument("--runs_dir", help="where the rows' models go (default: runs/study/NAME)")
+    parser.add_argument("--rows", help="a comma-separated subset of the table's rows")
+    parser.add_argument("--params_override", help="applied to every row after the scale, "
+                        "e.g. model.decoder_conditioning=every_step")
+    parser.add_argument("--epochs", type=int, help="override the scale's epochs")
+    parser.add_argument("--steps_per_epoch", type=int,
+                        help="override the scale's steps per epoch (0 = one data pass)")
+    parser.add_argument("--max_examples", type=int, default=200,
+                        help="test slices decoded for the response metrics")
+    args = parser.parse_args(argv)
+    try:
+        readme = run_study(args.name, args.scale, args.data, args.out, args.runs_dir,
+                           args.rows.split(",") if args.rows else None, args.params_override,
+                           args.epochs, args.steps_per_epoch, args.max_examples)
+    except (StudyError, data.MissingDataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"Study written to {readme}")
+
+
+if __name__ == "__main__":
+    main()

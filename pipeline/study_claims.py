@@ -1,0 +1,306 @@
+"""Each qualitative claim of a paper (tables.yaml `qualitative_claims`) judged from a study's
+rows: held, not held, or not measurable, with the numbers and the figure that decide it.
+
+Every test is fixed here before any run, written from the claim's wording; a claim is
+never re-read to suit a result. A claim without a test here is "not measurable".
+"""
+CO_NAMES = {"hred": "HRED", "kla": "KLA", "kla_do": "KLA+DO", "kla_bow": "KLA+BOW",
+            "fb": "FB", "fb_all": "FB-all", "co": "CO", "co_do": "CO+DO", "co_ss": "CO+SS",
+            "co_ss_joint": "CO+SS(joint)", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
+            "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d"}
+HELD, NOT_HELD, NOT_MEASURABLE = "held", "not held", "not measurable"
+VANISHED_SHARE = 0.5  # "KL vanishes / falls": the last value below this share of the peak
+CLEARLY_ABOVE_ZERO = 0.01  # nats per word: the training monitor's collapse threshold
+
+
+class Rows:
+    """Accessors over the loaded rows of a study."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def has(self, *presets):
+        return all(p in self.rows for p in presets)
+
+    def lik(self, preset, key):
+        return self.rows[preset]["evaluation"]["likelihood"].get(key)
+
+    def curve(self, preset, column):
+        """[(step, value)] of a training-log column with both values present."""
+        curve = self.rows[preset]["curve"]
+        return [(s, v) for s, v in zip(curve.get("global_step", []), curve.get(column, []))
+                if s is not None and v is not None]
+
+    def response(self, preset, key, metric):
+        return self.rows[preset]["evaluation"]["responses"].get(key, {}).get(metric)
+
+
+def _name(preset):
+    return CO_NAMES.get(preset, preset)
+
+
+def _ordering(rows, presets, key, digits=2):
+    present = sorted((p for p in presets if rows.has(p) and rows.lik(p, key) is not None),
+                     key=lambda p: rows.lik(p, key))
+    return present, ", ".join(f"{_name(p)} {rows.lik(p, key):.{digits}f}" for p in present)
+
+
+def _verdict(condition):
+    return HELD if condition else NOT_HELD
+
+
+def _missing(*presets):
+    return NOT_MEASURABLE, f"needs the rows {', '.join(map(_name, presets))}", None
+
+
+def _vanishing(rows, preset, column="val_kl_utt"):
+    """(peak step, peak, last step, last) of a KL curve, or None."""
+    points = rows.curve(preset, column)
+    if not points:
+        return None
+    peak_step, peak = max(points, key=lambda p: p[1])
+    return peak_step, peak, points[-1][0], points[-1][1]
+
+
+# ----- CO paper ------------------------------------------------------------------------
+def co_lowest_nll(rows):
+    present, text = _ordering(rows, CO_NAMES, "nll_bound_per_slice")
+    if "co_ss" not in present or len(present) < 2:
+        return _missing("co_ss")
+    return (_verdict(present[0] == "co_ss"),
+            f"NLL bound per slice, lowest first: {text} (on this dataset only)", "tables")
+
+
+def co_word_drop(rows):
+    if not rows.has("kla", "kla_do", "co", "co_do"):
+        return _missing("kla", "kla_do", "co", "co_do")
+    nll = lambda p: rows.lik(p, "nll_bound_per_slice")  # noqa: E731
+    return (_verdict(nll("kla_do") < nll("kla") and nll("co_do") < nll("co")),
+            f"NLL per slice: KLA {nll('kla'):.2f} -> KLA+DO {nll('kla_do'):.2f}; CO "
+            f"{nll('co'):.2f} -> CO+DO {nll('co_do'):.2f}", "tables")
+
+
+def co_kla_needs_early_stop(rows):
+    if not rows.has("kla"):
+        return _missing("kla")
+    ramp = rows.rows["kla"]["config"]["model"]["kl_annealing_steps"] if "config" in \
+        rows.rows["kla"] else None
+    shape = _vanishing(rows, "kla")
+    weights = rows.curve("kla", "kl_weight")
+    if shape is None or not weights or weights[-1][1] < 0.999:
+        return (NOT_MEASURABLE, "the KL weight never reached 1 in this run"
+                + (f" (ramp {ramp} steps)" if ramp else ""), "kl_over_training.png")
+    peak_step, peak, last_step, last = shape
+    return (_verdict(last < VANISHED_SHARE * peak),
+            f"KLA's validation KL: peak {peak:.4f} nats/word at step {peak_step:.0f}, "
+            f"{last:.4f} at the end (step {last_step:.0f}); held if the end is below "
+            f"{VANISHED_SHARE:.0%} of the peak", "kl_over_training.png")
+
+
+def co_bow(rows):
+    if not rows.has("kla", "kla_bow"):
+        return _missing("kla", "kla_bow")
+    others = [p for p in ("kla", "kla_do") if rows.has(p)]
+    kl = lambda p: rows.lik(p, "kl_per_response")  # noqa: E731
+    nll = lambda p: rows.lik(p, "nll_bound_per_slice")  # noqa: E731
+    larger = all(kl("kla_bow") > kl(p) for p in others)
+    return (_verdict(larger and nll("kla_bow") > nll("kla")),
+            f"KL per response: KLA+BOW {kl('kla_bow'):.2f} vs "
+            + ", ".join(f"{_name(p)} {kl(p):.2f}" for p in others)
+            + f"; NLL per slice: KLA+BOW {nll('kla_bow'):.2f} vs KLA {nll('kla'):.2f}",
+            "tables")
+
+
+def co_fb_all(rows):
+    if not rows.has("fb", "fb_all"):
+        return _missing("fb", "fb_all")
+    nll = lambda p: rows.lik(p, "nll_bound_per_slice")  # noqa: E731
+    return (_verdict(nll("fb_all") < nll("fb")),
+            f"NLL per slice: FB-all {nll('fb_all'):.2f}, FB {nll('fb'):.2f} "
+            f"(difference {nll('fb') - nll('fb_all'):+.2f}; held if FB-all is lower)", "tables")
+
+
+def co_joint(rows):
+    if not rows.has("co_ss", "co_ss_joint"):
+        return _missing("co_ss", "co_ss_joint")
+    ppl = lambda p: rows.lik(p, "ppl")  # noqa: E731
+    kl = lambda p: rows.lik(p, "kl_per_response")  # noqa: E731
+    return (_verdict(ppl("co_ss_joint") > ppl("co_ss")),
+            f"PPL: joint {ppl('co_ss_joint'):.1f}, alternating {ppl('co_ss'):.1f}; KL per "
+            f"response: joint {kl('co_ss_joint'):.2f}, alternating {kl('co_ss'):.2f} (the "
+            "paper's joint KL is also higher, 5.16 vs 4.92; judged on PPL)", "tables")
+
+
+def co_tsne(rows):
+    if not rows.has("co_ss", "kla") or not (rows.rows["co_ss"].get("latent")
+                                             and rows.rows["kla"].get("latent")):
+        return _missing("co_ss", "kla")
+    acc = {p: rows.rows[p]["latent"]["nn_separability"] for p in ("co_ss", "kla")}
+    return (_verdict(acc["co_ss"] < acc["kla"]),
+            "overlap measured in the latent space (not the 2-D map) by a leave-one-out "
+            "1-nearest-neighbour test telling prior from posterior samples (0.5 = fully "
+            f"mixed, 1.0 = apart): CO+SS {acc['co_ss']:.2f}, VHRED (KLA) {acc['kla']:.2f}; "
+            "held if CO+SS's is lower. \"More modes\" is read from the figures, not "
+            "measured", "tsne_co_ss.png, tsne_kla.png")
+
+
+# ----- VHCR paper ----------------------------------------------------------------------
+VHCR_ROWS = ("hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud")
+
+
+def vhcr_hred_lowest(rows):
+    present, text = _ordering(rows, VHCR_ROWS, "nll_bound", 4)
+    if "hred" not in present or len(present) < 2:
+        return _missing("hred")
+    return (_verdict(present[0] == "hred"),
+            f"per-word NLL (bound), lowest first: {text}", "tables")
+
+
+def vhcr_vhred_kl_falls(rows):
+    preset = "vhred_wd" if rows.has("vhred_wd") else "vhred"
+    if not rows.has(preset):
+        return _missing("vhred_wd")
+    shape = _vanishing(rows, preset)
+    if shape is None:
+        return NOT_MEASURABLE, "no KL curve in the training log", None
+    peak_step, peak, last_step, last = shape
+    return (_verdict(last < VANISHED_SHARE * peak),
+            f"{_name(preset)} validation KL: peak {peak:.4f} nats/word at step "
+            f"{peak_step:.0f}, {last:.4f} at the end (step {last_step:.0f}); held if the end "
+            f"is below {VANISHED_SHARE:.0%} of the peak", "kl_over_training.png")
+
+
+def vhcr_ratio_falls(rows):
+    if not rows.has("vhred"):
+        return _missing("vhred")
+    points = rows.curve("vhred", "val_prior_variance_ratio_utt")
+    if len(points) < 2:
+        return NOT_MEASURABLE, "fewer than two points of the ratio", None
+    first, last = points[0][1], points[-1][1]
+    peak = max(v for _, v in points)
+    return (_verdict(last < first and last < VANISHED_SHARE * peak),
+            f"VHRED's E[sigma^2]/Var(mu): {first:.3g} at step {points[0][0]:.0f}, peak "
+            f"{peak:.3g}, {last:.3g} at the end (step {points[-1][0]:.0f}); held if the end "
+            f"is below the start and below {VANISHED_SHARE:.0%} of the peak",
+            "prior_variance_ratio.png")
+
+
+def vhcr_ud_keeps_kl(rows):
+    if not rows.has("vhcr_ud"):
+        return _missing("vhcr_ud")
+    parts = []
+    for column, label in (("val_kl_utt", "z_utt"), ("val_kl_conv", "z_conv")):
+        shape = _vanishing(rows, "vhcr_ud", column)
+        if shape:
+            parts.append(f"{label} peak {shape[1]:.4f}, end {shape[3]:.4f}")
+    return (NOT_MEASURABLE, "VHRED + u.d. is not a row of Table 1, so the first half is not "
+            "run; the VHCR half: " + "; ".join(parts) + " nats/word (validation)",
+            "kl_over_training.png")
+
+
+def vhcr_both_latents(rows):
+    if not rows.has("vhcr_ud"):
+        return _missing("vhcr_ud")
+    conv, utt = rows.lik("vhcr_ud", "kl_conv"), rows.lik("vhcr_ud", "kl_utt")
+    return (_verdict(conv > CLEARLY_ABOVE_ZERO and utt > CLEARLY_ABOVE_ZERO),
+            f"test KL per word: z_conv {conv:.4f}, z_utt {utt:.4f} (held if both > "
+            f"{CLEARLY_ABOVE_ZERO}; paper Cornell 0.189 / 0.314)", "tables")
+
+
+def vhcr_embedding_best(rows):
+    present = [p for p in VHCR_ROWS if rows.has(p)]
+    if "vhcr_ud" not in present or len(present) < 2:
+        return _missing("vhcr_ud")
+    wins, columns = 0, 0
+    for key in ("greedy/1", "greedy/3"):
+        for metric in ("average", "extrema", "greedy"):
+            scores = {p: rows.response(p, key, metric) for p in present}
+            if any(v is None for v in scores.values()):
+                continue
+            columns += 1
+            wins += max(scores, key=scores.get) == "vhcr_ud"
+    if not columns:
+        return NOT_MEASURABLE, "no greedy responses evaluated", None
+    return (_verdict(wins > columns / 2),
+            f"VHCR + u.d. is best on {wins} of {columns} columns (greedy, 1- and 3-turn)",
+            "tables")
+
+
+def not_measured(reason):
+    return lambda rows: (NOT_MEASURABLE, reason, None)
+
+
+# Claim text (its start, as in tables.yaml) -> test.
+CHECKS = {
+    "CO+SS has the lowest NLL": co_lowest_nll,
+    "word drop improves both KLA and CO": co_word_drop,
+    "KLA alone needs early stopping": co_kla_needs_early_stop,
+    "KLA+BOW keeps a large KL": co_bow,
+    "FB-all is much better than FB": co_fb_all,
+    "joint training of both phases is worse": co_joint,
+    "t-SNE of 100 prior and 100 posterior": co_tsne,
+    "HRED has the lowest NLL": vhcr_hred_lowest,
+    "VHRED's KL decreases towards zero": vhcr_vhred_kl_falls,
+    "the prior variance ratio": vhcr_ratio_falls,
+    "utterance drop on VHRED does not stop": vhcr_ud_keeps_kl,
+    "VHCR uses both latents": vhcr_both_latents,
+    "VHCR + u.d. has the best embedding": vhcr_embedding_best,
+    "z_conv interpolation": not_measured(
+        "a judgement of tone, read from `python -m pipeline.latent interpolate` and "
+        "`fixed_zconv` outputs, not a number"),
+}
+
+
+def judge(study, rows, paper_numbers):
+    """[{claim, verdict, evidence, figure}] for every claim of the study's paper."""
+    out = []
+    accessor = Rows(rows)
+    for claim in paper_numbers[f"{study.paper}_paper"].get("qualitative_claims", []):
+        check = next((f for start, f in CHECKS.items() if claim.startswith(start)), None)
+        verdict, evidence, figure = (check(accessor) if check else
+                                     (NOT_MEASURABLE, "no test for this claim", None))
+        out.append({"claim": claim, "verdict": verdict, "evidence": evidence,
+                    "figure": figure})
+    return out
+
+
+def findings(study, rows):
+    """The figures every study states (HRED's KL, KL at the end, variance ratio, NLL
+    ordering), as sentences."""
+    r = Rows(rows)
+    out = []
+    if r.has("hred"):
+        kl = [v for _, v in r.curve("hred", "val_kl_utt")]
+        out.append("HRED has no latent variable: its KL is 0 (training log "
+                   f"{'all 0' if kl and not any(kl) else kl}), and its bound is its exact NLL.")
+    for preset in ("vhred", "kla", "vhred_wd", "co", "co_ss"):
+        shape = _vanishing(r, preset) if r.has(preset) else None
+        if shape:
+            out.append(f"{_name(preset)}: validation KL of its latent peaked at "
+                       f"{shape[1]:.4f} nats/word (step {shape[0]:.0f}) and ended at "
+                       f"{shape[3]:.4f} (step {shape[2]:.0f}); test KL "
+                       f"{r.lik(preset, 'kl_utt'):.4f} nats/word.")
+    for preset in ("vhred", "kla"):
+        points = r.curve(preset, "val_prior_variance_ratio_utt") if r.has(preset) else []
+        if len(points) >= 2:
+            trend = "fell" if points[-1][1] < points[0][1] else "rose"
+            out.append(f"{_name(preset)}: prior variance ratio {trend} from "
+                       f"{points[0][1]:.3g} to {points[-1][1]:.3g} "
+                       f"({', '.join(f'{v:.3g}' for _, v in points)}).")
+    if r.has("vhcr_ud"):
+        for column, label in (("val_kl_conv", "z_conv"), ("val_kl_utt", "z_utt")):
+            points = r.curve("vhcr_ud", column)
+            if points:
+                late = [v for _, v in points[len(points) // 2:]]
+                out.append(f"VHCR + u.d.: {label} validation KL over the second half of "
+                           f"training stayed between {min(late):.4f} and {max(late):.4f} "
+                           f"nats/word ({'clearly above 0' if min(late) > CLEARLY_ABOVE_ZERO else 'not clearly above 0'}"
+                           f", threshold {CLEARLY_ABOVE_ZERO}).")
+    key = "nll_bound_per_slice" if study.paper == "co" else "nll_bound"
+    present, text = _ordering(r, CO_NAMES, key, 2 if study.paper == "co" else 4)
+    if present:
+        where = (f"; CO+SS is {present.index('co_ss') + 1} of {len(present)}"
+                 if "co_ss" in present else "")
+        out.append(f"Test NLL bound ({'per slice' if study.paper == 'co' else 'per word'}), "
+                   f"lowest first: {text}{where}.")
+    return out
