@@ -34,7 +34,7 @@ preprocess: install
 demo: preprocess
 	$(BIN)/python -m pipeline.train --model $(DEMO_MODEL) --data data/dailydialog \
 	    --model_dir runs/$(DEMO_MODEL) --config_file pipeline/demo.yaml \
-	    --params_override $(DEMO_OVERRIDE) --verbose 2
+	    --params_override $(DEMO_OVERRIDE) --progress epoch
 	$(BIN)/python -m pipeline.evaluate --model_dir runs/$(DEMO_MODEL) --max_examples 200
 	$(BIN)/python -m serving.export --model_dir runs/$(DEMO_MODEL) --export_base models/$(DEMO_MODEL)
 	$(BIN)/python -m serving.chat --model models/$(DEMO_MODEL) $(DEMO_SAYS)

@@ -28,7 +28,7 @@ def paper_size_run(preset, folder):
     """A model_dir with config.yaml, a 20,004-word vocab.txt and untrained weights."""
     from pipeline import configs
     from pipeline.restore import placeholder_batch
-    from preprocessing.vocab import SPECIAL_TOKENS
+    from preprocessing.constants import SPECIAL_TOKENS
     config = configs.make_config(preset)
     vocab = list(SPECIAL_TOKENS) + [w for w in CONTEXT_WORDS if w not in SPECIAL_TOKENS]
     vocab += [f"word{i}" for i in range(VOCAB_SIZE - len(vocab))]

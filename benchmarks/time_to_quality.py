@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 from pipeline import configs, data  # noqa: E402
 from pipeline.callbacks import PhaseSchedule, global_step  # noqa: E402
 from pipeline.train import DEMO_CONFIG, compile_model  # noqa: E402
-from preprocessing.vocab import BOS_ID  # noqa: E402
+from preprocessing.constants import BOS_ID  # noqa: E402
 
 
 class Curve(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ from keras_models import losses, schedules
 from keras_models.layers import BagOfWords, ContextEncoder, UtteranceDecoder, UtteranceDrop
 from keras_models.layers import UtteranceEncoder, word_drop
 from keras_models.layers.gaussian import log_density
-from preprocessing.vocab import BOS_ID, EOS_ID
+from preprocessing.constants import BOS_ID, EOS_ID
 
 # What a step reports, all kept in trackers (a value returned without a tracker
 # would show 0.0 in Keras's epoch logs).

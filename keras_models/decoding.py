@@ -11,7 +11,7 @@ Beam search is Model Garden's `official.nlp.modeling.ops.beam_search`.
 import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
 
-from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
 MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>

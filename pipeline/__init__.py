@@ -1,1 +1,4 @@
-"""dialogvae: pipeline (filled in by later issues)."""
+"""dialogvae's tools: train, evaluate, report, study and latent-space tools."""
+from pipeline.cli import quiet_unless_verbose
+
+quiet_unless_verbose()

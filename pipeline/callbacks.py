@@ -4,8 +4,10 @@ sample responses, and the step-exact stop that makes a resumed run match an unin
 They write into the `logs` dict, so list them *before* keras.callbacks.TensorBoard and
 CSVLogger, which then record the added values.
 """
+import csv
 import json
 import logging
+import math
 import os
 import time
 
@@ -77,9 +79,20 @@ class TrainingMonitor(keras.callbacks.Callback):
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras's BackupAndRestore with crash-safe writes: the backup is written beside the
     old one and renamed over it, so a process killed while saving leaves the previous
-    backup intact instead of a truncated HDF5 file that cannot be resumed from."""
+    backup intact instead of a truncated HDF5 file that cannot be resumed from. It also
+    saves at every epoch end, so a finished epoch is never replayed. Restoring is
+    `pipeline.train.restore_backup`'s, before `fit`: Keras's own restore (at train begin,
+    with its epoch metadata) would undo a run split over two `fit` calls."""
 
     PARTIAL = "partial.weights.h5"  # save_weights insists on the .weights.h5 suffix
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.save_freq != "epoch":
+            self._save_model()
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -141,6 +154,79 @@ class PhaseSchedule(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._add(logs)
+
+
+def monitor_history(csv_path, monitor):
+    """The values of `monitor` in the rows a run's CSV log already holds (a resumed run)."""
+    if not os.path.isfile(csv_path):
+        return []
+    with open(csv_path, encoding="utf-8") as f:
+        values = [row.get(monitor) for row in csv.DictReader(f)]
+    out = []
+    for value in values:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number):
+            out.append(number)
+    return out
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping (mode min) that continues a resumed run's patience from the
+    validation values already in its CSV log, instead of starting afresh."""
+
+    def __init__(self, csv_path, **kwargs):
+        super().__init__(mode="min", **kwargs)
+        self.csv_path = csv_path
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        for value in monitor_history(self.csv_path, self.monitor):
+            if self.best is None or value < self.best:
+                self.best, self.wait = value, 0
+            else:
+                self.wait += 1
+
+
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint(save_best_only, mode min) whose best value so far comes from the
+    run's CSV log, so a resumed run does not overwrite a better checkpoint."""
+
+    def __init__(self, filepath, csv_path, monitor="val_nll_bound"):
+        super().__init__(filepath, monitor=monitor, mode="min", save_best_only=True,
+                         save_weights_only=True)
+        self.csv_path = csv_path
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        history = monitor_history(self.csv_path, self.monitor)
+        if history:
+            self.best = min(history)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard on the global-step axis. Keras's writes batch summaries at its
+    own batch count (0 again after a resume) and epoch summaries at the epoch number, and
+    with an integer `update_freq` its record_if(step % freq == 0) also drops everything
+    written at an epoch's end (validation scalars, diagnostics, sample responses) unless
+    the step happens to be a multiple. Here every summary uses the optimizer's global
+    step, and epoch-end summaries are always recorded."""
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._pop_writer()
+        self._global_train_batch = global_step(self.model)
+        self._push_writer(self._train_writer, self._global_train_batch)
+
+    def on_test_end(self, logs=None):
+        with self.summary.record_if(True):
+            super().on_test_end(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with self.summary.record_if(True):
+            self._log_epoch_metrics(global_step(self.model), logs)
 
 
 class CSVLogger(keras.callbacks.CSVLogger):
@@ -205,6 +291,6 @@ class ValidationDiagnostics(keras.callbacks.Callback):
                         " | " + ids_to_text(utterances[i, n - 1], self.vocab) +
                         " | " + ids_to_text(response, self.vocab) + " |")
         table = "| context | gold | greedy response |\n|---|---|---|\n" + "\n".join(rows)
-        with self.writer.as_default():
-            tf.summary.text("sample_responses", table, step=epoch)
+        with self.writer.as_default(), tf.summary.record_if(True):
+            tf.summary.text("sample_responses", table, step=global_step(self.model))
         self.writer.flush()

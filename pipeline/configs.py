@@ -4,7 +4,10 @@ A preset is changed by a YAML file and `--params_override model.word_drop=0.3,..
 order, exactly as Model Garden experiments are.
 """
 import dataclasses
+import os
 from typing import List
+
+import yaml
 
 from official.modeling.hyperparams import base_config, params_dict
 
@@ -182,20 +185,117 @@ for _name, _make in PRESETS.items():
     _make.name = _name
 
 
+# Allowed values of the options that take one of a few words.
+CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),
+           "model.decoder_conditioning": ("initial_state", "every_step"),
+           "train.lr_decay": ("constant", "cosine", "inverse_sqrt")}
+# (lowest, highest, highest included); None = unbounded.
+RANGES = {
+    "model.embedding_dim": (1, None), "model.utterance_units": (1, None),
+    "model.context_units": (1, None), "model.decoder_units": (1, None),
+    "model.latent_dim": (1, None), "model.conv_latent_dim": (1, None),
+    "model.mlp_units": (1, None), "model.length_groups": (1, None),
+    "model.kl_annealing_steps": (0, None), "model.word_drop": (0.0, 1.0, False),
+    "model.utterance_drop": (0.0, 1.0, False), "model.free_bits_per_dim": (0.0, None),
+    "model.free_bits_total": (0.0, None), "model.co_alpha": (0.0, None),
+    "model.scheduled_sampling_steps": (0, None), "model.phase_period_epochs": (1, None),
+    "data.batch_size": (1, None), "data.shuffle_buffer": (1, None),
+    "data.bucket_width": (1, None), "data.max_turns": (0, None),
+    "train.epochs": (1, None), "train.steps_per_epoch": (0, None),
+    "train.validation_steps": (0, None), "train.warmup_steps": (0, None),
+    "train.lr_final_ratio": (0.0, 1.0, True), "train.clipnorm": (0.0, None),
+    "train.early_stopping_patience": (0, None), "train.collapse_kl_threshold": (0.0, None),
+    "train.collapse_patience_steps": (1, None), "train.sample_responses": (0, None),
+}
+
+
+def _type_name(kind):
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        kind, getattr(kind, "__name__", str(kind)))
+
+
+def validate(config):
+    """Every value's type and range, and the rules between fields that need no data (the
+    schedules against the planned run are `train.check_budget`'s). Raises ConfigError
+    naming the option and what it accepts."""
+    problems = []
+    for section in ("model", "data", "train"):
+        sub = getattr(config, section)
+        for field in dataclasses.fields(sub):
+            name, value = f"{section}.{field.name}", getattr(sub, field.name)
+            kind = type(field.default) if field.default is not dataclasses.MISSING else list
+            ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+                  or kind is float and isinstance(value, int) and not isinstance(value, bool)
+                  or kind is list and isinstance(value, (list, tuple)))
+            if not ok:
+                problems.append(f"{name}={value!r} must be {_type_name(kind)}")
+                continue
+            if name in CHOICES and value not in CHOICES[name]:
+                problems.append(f"{name}={value!r} must be one of {', '.join(CHOICES[name])}")
+            if name in RANGES:
+                low, high, *inclusive = RANGES[name]
+                above = high is None or value < high or (inclusive[0] and value == high)
+                if value < low or not above:
+                    span = (f">= {low}" if high is None else
+                            f"in [{low}, {high}{']' if inclusive[0] else ')'}")
+                    problems.append(f"{name}={value!r} must be {span}")
+    lr = config.train.learning_rate
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr <= 0:
+        problems.append(f"train.learning_rate={config.train.learning_rate!r} must be > 0")
+    cutoffs = config.model.softmax_cutoffs
+    if isinstance(cutoffs, (list, tuple)) and (
+            any(not isinstance(c, int) or c <= 0 for c in cutoffs)
+            or list(cutoffs) != sorted(set(cutoffs))):
+        problems.append(f"model.softmax_cutoffs={list(cutoffs)!r} must be increasing positive "
+                        "vocabulary ids, e.g. [2000, 6000]")
+    if problems:
+        raise ConfigError("; ".join(problems) + ". Fix them in --params_override or "
+                          "--config_file.")
+    return config
+
+
 def describe_presets():
     return "\n".join(f"  {name:<10} {make.description}" for name, make in PRESETS.items())
 
 
+def _split_overrides(text):
+    """`a.b=1,c.d=[1,2]` -> ["a.b=1", "c.d=[1,2]"] (commas inside brackets kept)."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in parts + [current] if p.strip()]
+
+
 def make_config(preset, config_file=None, params_override=None, dataset=None, paper=None):
     """Preset (with its paper's settings for `dataset`, or `paper`'s), then YAML file, then
-    `a.b=1,c.d=2` overrides; unknown keys are errors."""
+    `a.b=1,c.d=2` overrides; unknown keys and bad values are ConfigErrors naming them."""
     if preset not in PRESETS:
-        raise ValueError(f"--model {preset!r} is not a preset; choose one of:\n"
-                         f"{describe_presets()}")
+        raise ConfigError(f"--model {preset!r} is not a preset; choose one of:\n"
+                          f"{describe_presets()}")
     config = PRESETS[preset](dataset, paper)
     if config_file:
-        config = params_dict.override_params_dict(config, config_file, is_strict=True)
+        if not os.path.isfile(config_file):
+            raise ConfigError(f"--config_file {config_file}: no such file")
+        try:
+            config = params_dict.override_params_dict(config, config_file, is_strict=True)
+        except (KeyError, ValueError, TypeError, yaml.YAMLError) as e:
+            raise ConfigError(f"--config_file {config_file}: {e}") from None
     if params_override:
-        config = params_dict.override_params_dict(config, params_override, is_strict=True)
+        bad = [p for p in _split_overrides(params_override) if "=" not in p]
+        if bad:
+            raise ConfigError(f"--params_override {bad[0]!r}: each override is KEY=VALUE, "
+                              f"e.g. train.epochs=5")
+        try:
+            config = params_dict.override_params_dict(config, params_override, is_strict=True)
+        except (KeyError, ValueError, TypeError) as e:
+            raise ConfigError(f"--params_override {params_override!r}: {e}") from None
     config.validate()
-    return config
+    return validate(config)

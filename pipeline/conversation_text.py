@@ -6,7 +6,7 @@ path for the tools that take text from a user (latent-space tools, the local cha
 import numpy as np
 
 from preprocessing.text import tokenize_batch
-from preprocessing.vocab import EOS_ID, UNK_ID
+from preprocessing.constants import EOS_ID, UNK_ID
 
 MAX_UTTERANCE_WORDS = 30  # the preprocessing default (VHCR)
 

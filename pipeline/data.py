@@ -10,14 +10,34 @@ import os
 import tensorflow as tf
 
 from preprocessing import schema
-from preprocessing.output import MANIFEST
-from preprocessing.vocab import EOS_ID, VOCAB_FILE, load_vocab
+from preprocessing.constants import MANIFEST
+from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
 
 BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 28, 32)  # longest utterance incl. </s>
 
 
-class MissingDataError(FileNotFoundError):
+class DataError(Exception):
+    """Preprocessed data that cannot be used; the message names the file and the fix."""
+
+
+class MissingDataError(DataError, FileNotFoundError):
     """The preprocessed data is absent or incomplete; the message says how to create it."""
+
+
+def corrupt_shard_error(data_dir, error):
+    """A DataError naming the TFRecord shard(s) of `data_dir` that cannot be read (TF's
+    DataLossError names only a byte offset)."""
+    bad = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(data_dir, "*", "*.tfrecord*"))):
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                pass
+        except tf.errors.DataLossError as e:
+            bad.append(f"{path} ({e.message.splitlines()[0]})")
+    where = "; ".join(bad) if bad else f"a shard under {data_dir} ({error.message})"
+    return DataError(f"corrupt TFRecord data: {where}. Recreate the folder with "
+                     f"python -m preprocessing.run --overwrite --output {data_dir} (and the "
+                     f"same --corpus and options, see its run.json)")
 
 
 def check_data_dir(data_dir):

@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, beam_decode, converse,
                                    greedy_decode, ids_to_text, respond, sample_decode)
-from pipeline import data, eval_files, likelihood, metrics
+from pipeline import cli, data, eval_files, likelihood, metrics
 from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
 
@@ -69,6 +69,7 @@ def build_parser():
                         help="importance samples per unit for the importance-weighted "
                         "likelihood beside the ELBO (e.g. 50; 0 = skip; costs K passes)")
     parser.add_argument("--seed", type=int, default=1)
+    cli.add_verbose_flag(parser)
     return parser
 
 
@@ -333,16 +334,20 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    cli.setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
-                          tuple(m for m in args.modes.split(",") if m), args.beam_size,
-                          args.length_alpha, args.temperature, args.max_examples,
-                          args.batch_size, args.word_vectors, args.seed, args.iw_samples)
-    except (FileNotFoundError, ValueError) as e:
+        try:
+            report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
+                              tuple(m for m in args.modes.split(",") if m), args.beam_size,
+                              args.length_alpha, args.temperature, args.max_examples,
+                              args.batch_size, args.word_vectors, args.seed, args.iw_samples)
+        except tf.errors.DataLossError as e:
+            from pipeline.restore import load_config
+            raise data.corrupt_shard_error(args.data or load_config(args.model_dir)
+                                           .data.data_dir, e) from None
+    except (FileNotFoundError, ValueError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(markdown(report))

@@ -28,7 +28,7 @@ from keras_models.decoding import converse, greedy_decode, ids_to_text, respond
 from pipeline import data
 from pipeline.conversation_text import encode_context
 from pipeline.restore import load_run
-from preprocessing.vocab import PAD_ID
+from preprocessing.constants import PAD_ID
 
 
 def opening(run, text, split="test"):

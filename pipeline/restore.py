@@ -10,10 +10,27 @@ import tensorflow as tf
 import yaml
 
 from pipeline import configs
-from preprocessing.vocab import EOS_ID, VOCAB_FILE, load_vocab
+from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}
+
+
+class CheckpointError(ValueError):
+    """A weights file that cannot be loaded; the message names it and the way out."""
+
+
+def load_weights(model, path):
+    """model.load_weights, with an error naming the file when it is truncated, not a Keras
+    weights file, or made by another model (h5py and Keras name neither)."""
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        raise CheckpointError(
+            f"{path} cannot be loaded ({detail}): it is truncated, or not a .weights.h5 "
+            f"file of this model and config. Use another checkpoint (--checkpoint last | "
+            f"backup), or start a new --model_dir.") from None
 
 
 @dataclasses.dataclass
@@ -33,6 +50,9 @@ def load_config(model_dir):
     with open(path, encoding="utf-8") as f:
         config = configs.ExperimentConfig()
         config.override(yaml.safe_load(f), is_strict=True)
+    # A relative data path resolves from where the run was made (its run record).
+    from pipeline.run_record import resolve_data_dir
+    config.override({"data": {"data_dir": resolve_data_dir(model_dir, config.data.data_dir)}})
     return config
 
 
@@ -64,5 +84,5 @@ def load_run(model_dir, checkpoint="best"):
     vocab = load_vocab(os.path.join(model_dir, VOCAB_FILE))
     model = compile_model(config, len(vocab), placeholder_batch())
     path = checkpoint_path(model_dir, checkpoint)
-    model.load_weights(path)
+    load_weights(model, path)
     return TrainedRun(model, config, vocab, path, model_dir)

@@ -29,7 +29,7 @@ import time
 
 import yaml
 
-from pipeline import configs, data, study_report
+from pipeline import cli, configs, data, study_report
 from pipeline.report import CO_ROWS, VHCR_ROWS
 
 log = logging.getLogger("dialogvae")
@@ -164,8 +164,7 @@ def run_logged(command, log_path, what):
     with open(log_path, "a", encoding="utf-8") as f:
         f.write(f"\n$ {' '.join(command)}\n")
         f.flush()
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT, env=env)
+        result = subprocess.run(command, stdout=f, stderr=subprocess.STDOUT)
     if result.returncode:
         with open(log_path, encoding="utf-8") as f:
             tail = f.read()[-2000:]
@@ -186,7 +185,7 @@ def run_row(study, preset, config, run_dir, eval_options, row_state, save):
         start = time.time()
         run_logged([python, "-m", "pipeline.train", "--model", preset,
                     "--data", config.data.data_dir, "--model_dir", run_dir,
-                    "--config_file", config_path, "--verbose", "2"], log_path,
+                    "--config_file", config_path, "--progress", "epoch"], log_path,
                    f"training {preset}")
         row_state["train_seconds"] = round(time.time() - start, 1)  # this process's part
         save()
@@ -273,8 +272,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)
+    cli.setup_logging()
     parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", choices=sorted(STUDIES), metavar="NAME",
@@ -291,6 +289,7 @@ def main(argv=None):
                         help="override the scale's steps per epoch (0 = one data pass)")
     parser.add_argument("--max_examples", type=int, default=200,
                         help="test slices decoded for the response metrics")
+    cli.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:
         readme = run_study(args.name, args.scale, args.data, args.out, args.runs_dir,

@@ -18,9 +18,11 @@ import yaml
 from keras_models import build_model, schedules
 from keras_models.optimizers import FusedAdam
 from pipeline import callbacks as callbacks_lib
-from pipeline import configs, data, distribute
+from pipeline import cli, configs, data, distribute, run_record
+from pipeline.restore import CheckpointError
 
 log = logging.getLogger("dialogvae")
+PROGRESS = {"bar": 1, "epoch": 2, "none": 0}  # --progress -> Keras's verbose
 BACKUP_FILE = "latest.weights.h5"  # what keras.callbacks.BackupAndRestore writes
 # The main job's recipe (`make`, benchmarks.time_to_quality --size demo).
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "demo.yaml")
@@ -45,8 +47,10 @@ def build_parser():
     parser.add_argument("--jit_compile", action="store_true",
                         help="XLA; made GRU training slower on CPU here, measure first")
     parser.add_argument("--backup_every_steps", type=int, default=200)
-    parser.add_argument("--verbose", type=int, default=None,
-                        help="Keras verbosity (default: progress bar on a terminal)")
+    parser.add_argument("--progress", choices=tuple(PROGRESS), default=None,
+                        help="Keras progress: a bar, one line per epoch, or none (default: "
+                        "bar on a terminal, else epoch)")
+    cli.add_verbose_flag(parser)
     return parser
 
 
@@ -151,34 +155,60 @@ def load_word_vectors(model, path, vocab):
 
 def restore_backup(model, backup_dir):
     """Loads the last backup (if any) before fit; returns the optimizer step it holds."""
+    from pipeline.restore import load_weights
     path = os.path.join(backup_dir, BACKUP_FILE)
     if not os.path.isfile(path):
         return 0
-    model.load_weights(path)
+    load_weights(model, path)
     step = callbacks_lib.global_step(model)
     log.info("resuming from %s at step %d", path, step)
     return step
 
 
+def start_run_dir(config, model_dir, preset, argv=None):
+    """Checks `model_dir` against this run before anything is written there: a new run
+    gets its record, config.yaml and vocab.txt; the same run continues untouched; another
+    run is refused (ConfigError). Returns the stored record of a continuing run or the
+    new one."""
+    record = run_record.make_record(preset, config, config.data.data_dir, argv)
+    old = run_record.check_continues(model_dir, record)
+    if old is not None:
+        return old
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config.as_dict(), f, sort_keys=False)
+    shutil.copy(os.path.join(config.data.data_dir, "vocab.txt"),
+                os.path.join(model_dir, "vocab.txt"))
+    run_record.save(model_dir, record)
+    return record
+
+
 def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=False,
-          backup_every_steps=200, verbose="auto"):
-    """Trains per `config`; returns (model, keras History). Resumes if model_dir has a backup."""
+          backup_every_steps=200, verbose="auto", preset="custom", argv=None):
+    """Trains per `config`; returns (model, keras History), or (None, None) when `model_dir`
+    holds this run already finished. Resumes if model_dir has a backup; a resumed run's
+    epochs, validations, checkpoints and CSV rows fall at the same global steps as an
+    uninterrupted run's."""
     strategy = strategy or tf.distribute.get_strategy()
+    configs.validate(config)
     data_dir = config.data.data_dir
     vocab = data.load_vocabulary(data_dir)
     stats = data.load_stats(data_dir)
     batch_size = config.data.batch_size
     if batch_size % strategy.num_replicas_in_sync:
-        raise ValueError(f"data.batch_size {batch_size} does not split evenly over "
-                         f"{strategy.num_replicas_in_sync} replicas")
+        raise configs.ConfigError(
+            f"data.batch_size={batch_size} does not split evenly over "
+            f"{strategy.num_replicas_in_sync} replicas; use a multiple of "
+            f"{strategy.num_replicas_in_sync}")
     steps_per_epoch, total_steps = planned_steps(config, stats)
     check_budget(config, total_steps)
     learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
-
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(config.as_dict(), f, sort_keys=False)
-    shutil.copy(os.path.join(data_dir, "vocab.txt"), os.path.join(model_dir, "vocab.txt"))
+    record = start_run_dir(config, model_dir, preset, argv)
+    if record.get("finished"):
+        done = record["finished"]
+        print(f"{model_dir} is finished ({done['reason']} at step {done['step']} of "
+              f"{total_steps}); nothing to do. To train further, start a new --model_dir.")
+        return None, None
 
     if mixed_precision != "none":
         keras.mixed_precision.set_global_policy(mixed_precision)
@@ -191,15 +221,14 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
         backup_dir = os.path.join(model_dir, "backup")
         resume_step = restore_backup(model, backup_dir)
 
-    train_data = data.make_dataset(
-        data_dir, "train", batch_size, training=True, shuffle_buffer=config.data.shuffle_buffer,
-        seed=config.train.seed, max_turns=config.data.max_turns, skip_batches=resume_step)
-    validation_steps = config.train.validation_steps or None
     log_dir = os.path.join(model_dir, "logs")
     checkpoints = os.path.join(model_dir, "checkpoints")
+    csv_path = os.path.join(model_dir, "training_log.csv")
+    stopping = callbacks_lib.EarlyStopping(csv_path, monitor="val_nll_bound",
+                                           patience=config.train.early_stopping_patience)
     callbacks = [
         callbacks_lib.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
-                                         delete_checkpoint=False),
+                                       delete_checkpoint=False),
         callbacks_lib.StopAtStep(total_steps),
         callbacks_lib.TrainingMonitor(config.train.collapse_kl_threshold,
                                       config.train.collapse_patience_steps),
@@ -207,47 +236,68 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
         callbacks_lib.ValidationDiagnostics(validation, vocab,
                                             os.path.join(log_dir, "samples"),
                                             num_samples=config.train.sample_responses),
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "best.weights.h5"),
-                                        monitor="val_nll_bound", mode="min", save_best_only=True,
-                                        save_weights_only=True),
+        callbacks_lib.BestCheckpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path),
         keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "last.weights.h5"),
                                         save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_nll_bound", mode="min",
-                                      patience=config.train.early_stopping_patience),
-        callbacks_lib.CSVLogger(os.path.join(model_dir, "training_log.csv"), append=True),
-        keras.callbacks.TensorBoard(log_dir, update_freq=50),
+        stopping,
+        callbacks_lib.CSVLogger(csv_path, append=True),
+        callbacks_lib.TensorBoard(log_dir, update_freq=50),
     ]
-    history = model.fit(
-        train_data, epochs=config.train.epochs, steps_per_epoch=steps_per_epoch,
-        initial_epoch=resume_step // steps_per_epoch, validation_data=validation,
-        validation_steps=validation_steps, callbacks=callbacks, verbose=verbose)
+    # A run resumed mid-epoch first finishes that epoch with its remaining batches only,
+    # so every later epoch end (validation, checkpoints, CSV row) keeps its global step.
+    epoch, done_in_epoch = divmod(resume_step, steps_per_epoch)
+    fits = [(epoch, config.train.epochs, steps_per_epoch)]
+    if done_in_epoch:
+        fits = [(epoch, epoch + 1, steps_per_epoch - done_in_epoch),
+                (epoch + 1, config.train.epochs, steps_per_epoch)]
+    history = None
+    for first, last, steps in fits:
+        if first >= last or callbacks_lib.global_step(model) >= total_steps:
+            break
+        train_data = data.make_dataset(
+            data_dir, "train", batch_size, training=True,
+            shuffle_buffer=config.data.shuffle_buffer, seed=config.train.seed,
+            max_turns=config.data.max_turns, skip_batches=callbacks_lib.global_step(model))
+        try:
+            history = model.fit(
+                train_data, epochs=last, steps_per_epoch=steps, initial_epoch=first,
+                validation_data=validation,
+                validation_steps=config.train.validation_steps or None,
+                callbacks=callbacks, verbose=verbose)
+        except tf.errors.DataLossError as e:
+            raise data.corrupt_shard_error(data_dir, e) from None
+        if stopping.stopped_epoch:
+            break
+    step = callbacks_lib.global_step(model)
+    reason = ("early stopping" if stopping.stopped_epoch else "all planned steps"
+              if step >= total_steps else None)
+    if reason:
+        record["finished"] = {"step": step, "reason": reason}
+        run_record.save(model_dir, record)
     return model, history
 
 
 def main(argv=None):
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
-                        force=True)  # absl has already attached a handler
+    cli.setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     data_dir = args.data or configs.DataConfig().data_dir
+    model_dir = args.model_dir or os.path.join("runs", args.model)
+    progress = args.progress or ("bar" if sys.stdout.isatty() else "epoch")
     try:  # the preset takes its paper's settings for the corpus in the data folder
         config = configs.make_config(args.model, args.config_file, args.params_override,
                                      dataset=data.corpus_of(data_dir))
-    except (ValueError, KeyError) as e:
-        parser.error(str(e))
-    if args.data:
-        config.override({"data": {"data_dir": args.data}})
-    model_dir = args.model_dir or os.path.join("runs", args.model)
-    strategy = distribute.make_strategy(args.strategy, args.num_cpu_devices)
-    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    try:
-        train(config, model_dir, strategy, args.mixed_precision, args.jit_compile,
-              args.backup_every_steps, verbose)
-    except (data.MissingDataError, configs.ConfigError) as e:
+        if args.data:
+            config.override({"data": {"data_dir": args.data}})
+        strategy = distribute.make_strategy(args.strategy, args.num_cpu_devices)
+        model, _ = train(config, model_dir, strategy, args.mixed_precision, args.jit_compile,
+                         args.backup_every_steps, PROGRESS[progress], args.model, argv)
+    except (data.DataError, configs.ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"Model, logs and checkpoints in {model_dir}/ "
-          f"(tensorboard --logdir {os.path.join(model_dir, 'logs')})")
+    if model is not None:
+        print(f"Model, logs and checkpoints in {model_dir}/ "
+              f"(tensorboard --logdir {os.path.join(model_dir, 'logs')})")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,4 @@
 """Apache Beam preprocessing: dialogue corpora -> sliced SequenceExample TFRecords."""
+from pipeline.cli import quiet_unless_verbose
+
+quiet_unless_verbose()

@@ -12,9 +12,9 @@ import shutil
 
 from apache_beam.io.filesystems import FileSystems
 
+from preprocessing.constants import MANIFEST  # noqa: F401  (re-exported)
 from preprocessing.corpora.common import InputError
 
-MANIFEST = "run.json"
 STAGING = ".partial"
 
 

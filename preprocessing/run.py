@@ -93,6 +93,37 @@ def make_manifest(args, input_path):
     }
 
 
+def _option_classes(cls=PipelineOptions):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _option_classes(sub)
+
+
+def check_beam_args(parser, beam_args):
+    """Arguments this tool does not know must be Beam pipeline options (they pass through
+    to the runner); anything else, such as a typo like --vocab-size, is an error here,
+    where Beam would only warn and drop it. A --runner Beam cannot create is refused
+    before any output is touched."""
+    beam_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    for cls in set(_option_classes()):
+        try:
+            cls._add_argparse_args(beam_parser)
+        except argparse.ArgumentError:  # an option two classes declare
+            pass
+    _, unknown = beam_parser.parse_known_args(beam_args)
+    flags = [a for a in unknown if a.startswith("-")]
+    if flags or unknown:
+        parser.error(f"unrecognized argument {(flags or unknown)[0]!r}: neither an option of "
+                     f"this tool (see --help) nor a Beam pipeline option")
+    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
+    if runner:
+        from apache_beam.runners.runner import create_runner
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            parser.error(f"--runner {runner}: {str(e).splitlines()[0]}")
+
+
 def make_pipeline(beam_args):
     """The user's runner when --runner is given, else offline multi-process FnApiRunner.
 
@@ -211,6 +242,7 @@ def run(argv=None):
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     validate(parser, args)
+    check_beam_args(parser, beam_args)
     output = args.output or os.path.join("data", args.corpus)
     input_path = datasets.resolve_input(args.corpus, args.input, download=not args.no_download)
     reader = corpora.make_reader(args.corpus, input_path)

@@ -1,12 +1,11 @@
-"""Vocabulary: special tokens, the Beam transform that builds it, and vocab.txt I/O."""
+"""Vocabulary: the Beam transform that builds it (special tokens and vocab.txt reading
+live in the Beam-free `preprocessing.constants`, re-exported here)."""
 import collections
 
 import apache_beam as beam
 
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
-SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0..3; <pad> must be 0 for masking
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
-VOCAB_FILE = "vocab.txt"
+from preprocessing.constants import (  # noqa: F401  (re-exported)
+    BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID, VOCAB_FILE, load_vocab)
 
 
 def rank_tokens(counts, vocab_size, min_count=1):
@@ -58,12 +57,3 @@ class BuildVocabulary(beam.PTransform):
             | "AddSpecials" >> beam.Map(
                 lambda top: list(SPECIAL_TOKENS) + [t for t, _ in top]))
 
-
-def load_vocab(path):
-    """Reads vocab.txt into a list of tokens (line number = id)."""
-    with open(path, encoding="utf-8") as f:
-        tokens = [line.rstrip("\n") for line in f]
-    if tuple(tokens[:len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
-        raise ValueError(f"{path}: the first lines must be {SPECIAL_TOKENS}, "
-                         f"got {tokens[:len(SPECIAL_TOKENS)]}")
-    return tokens

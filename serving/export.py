@@ -38,7 +38,7 @@ from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS,
                                    append_utterance, beam_decode, greedy_decode,
                                    sample_decode)
 from preprocessing.text import tokenize
-from preprocessing.vocab import EOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import EOS_ID, PAD_ID, UNK_ID
 
 MAX_BEAM = 8
 MAX_SAMPLES = 16

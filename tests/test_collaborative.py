@@ -157,22 +157,18 @@ def run_train(small_data, model_dir, epochs, cwd=REPO_ROOT):
                 "train.sample_responses=1,model.scheduled_sampling_steps=3")
     return subprocess.run(
         [sys.executable, "-m", "pipeline.train", "--model", "co_ss", "--data", small_data,
-         "--model_dir", model_dir, "--params_override", override, "--verbose", "2",
+         "--model_dir", model_dir, "--params_override", override, "--progress", "epoch",
          "--backup_every_steps", "3"], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_train_co_ss_end_to_end_then_resume(small_data, tmp_path):
+def test_train_co_ss_end_to_end_then_a_rerun_changes_nothing(small_data, tmp_path):
     model_dir = str(tmp_path / "co_ss")
-    first = run_train(small_data, model_dir, epochs=2)
+    first = run_train(small_data, model_dir, epochs=3)
     assert first.returncode == 0, first.stderr[-3000:]
     for name in ("config.yaml", "checkpoints/best.weights.h5", "backup/latest.weights.h5"):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     events = [f for _, _, fs in os.walk(os.path.join(model_dir, "logs")) for f in fs]
     assert any(f.startswith("events.out.tfevents") for f in events)
-
-    resumed = run_train(small_data, model_dir, epochs=3)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "at step 6" in resumed.stderr
     with open(os.path.join(model_dir, "training_log.csv"), encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [float(r["phase"]) for r in rows] == [0.0, 1.0, 0.0]
@@ -180,6 +176,15 @@ def test_train_co_ss_end_to_end_then_resume(small_data, tmp_path):
     assert rows[1]["nll"] == "NA" and float(rows[1]["cvae_loss"]) > 0  # CVAE: no decoding
     assert float(rows[0]["tokens_per_sec_ae"]) > 0 and float(rows[1]["tokens_per_sec_cvae"]) > 0
     assert all(float(r["val_nll_bound"]) > 0 for r in rows)
+
+    stamps = {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns
+              for name in ("training_log.csv", "checkpoints/last.weights.h5",
+                           "backup/latest.weights.h5", "config.yaml")}
+    again = run_train(small_data, model_dir, epochs=3)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "is finished (all planned steps at step 9 of 9)" in again.stdout
+    assert {name: os.stat(os.path.join(model_dir, name)).st_mtime_ns
+            for name in stamps} == stamps
 
 
 def test_headline_command_without_data_says_how_to_create_it(tmp_path):

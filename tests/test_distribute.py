@@ -49,7 +49,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored(small_data, tmp_path
         workers.append(subprocess.Popen(
             [sys.executable, "-m", "pipeline.train", "--model", "vhcr_ud", "--data", small_data,
              "--model_dir", str(tmp_path / f"worker{index}"), "--strategy", "multi_worker",
-             "--params_override", override, "--verbose", "2"],
+             "--params_override", override, "--progress", "epoch"],
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = []
     try:

@@ -25,8 +25,10 @@ def test_every_paper_row_is_a_preset_with_its_settings():
     assert configs.make_config("fb_all").model.free_bits_total == 5.0
     vhcr = configs.make_config("vhcr_ud")
     assert (vhcr.model.architecture, vhcr.model.utterance_drop) == ("vhcr", 0.25)
+    # The VHCR authors' settings: batch 80, Adam 1e-4, KL annealing over 25,000 steps.
     assert (vhcr.model.embedding_dim, vhcr.model.context_units, vhcr.data.batch_size,
-            vhcr.train.learning_rate) == (300, 1024, 128, 2e-4)
+            vhcr.train.learning_rate, vhcr.model.kl_annealing_steps) == (300, 1024, 80, 1e-4,
+                                                                          25000)
 
 
 def test_yaml_and_params_override_change_a_preset(tmp_path):
@@ -34,7 +36,7 @@ def test_yaml_and_params_override_change_a_preset(tmp_path):
     path.write_text("model:\n  word_drop: 0.5\ntrain:\n  epochs: 3\n")
     config = configs.make_config("vhred", str(path), "train.epochs=7,model.latent_dim=64")
     assert (config.model.word_drop, config.train.epochs, config.model.latent_dim) == (0.5, 7, 64)
-    with pytest.raises(KeyError):
+    with pytest.raises(configs.ConfigError, match="no_such_key"):
         configs.make_config("vhred", params_override="model.no_such_key=1")
 
 
@@ -57,7 +59,7 @@ def test_missing_data_says_which_command_creates_it(tmp_path, capsys):
 
 def train_command(data_dir, model_dir, override):
     return [sys.executable, "-m", "pipeline.train", "--model", "vhcr_ud", "--data", data_dir,
-            "--model_dir", model_dir, "--params_override", override, "--verbose", "2",
+            "--model_dir", model_dir, "--params_override", override, "--progress", "epoch",
             "--backup_every_steps", "4"]
 
 

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from preprocessing.vocab import BOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import BOS_ID, PAD_ID, UNK_ID
 
 
 def word_drop(tokens, rate, seed_generator=None):

@@ -1,0 +1,174 @@
+"""What made a run directory (MODEL_DIR/run_record.json), and the check that a rerun of
+`pipeline.train` continues that same run.
+
+The record holds the preset, the resolved config, a fingerprint of the data (vocabulary
+hash, the preprocessing manifest and split sizes), package versions, the git commit when
+there is one, the command and the folder it was run from (where relative data paths
+resolve). A rerun with other data or another config is refused before anything in the
+directory is touched; a finished run says so and changes nothing.
+"""
+import datetime
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+from pipeline import configs
+from preprocessing.constants import MANIFEST
+from preprocessing.constants import VOCAB_FILE
+
+RECORD_FILE = "run_record.json"
+# Options that may differ between the runs of one model_dir: where the data is read from
+# (its content is compared through the fingerprint).
+NOT_COMPARED = ("data.data_dir",)
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def data_fingerprint(data_dir):
+    """What identifies a preprocessed dataset, wherever it is stored."""
+    with open(os.path.join(data_dir, MANIFEST), encoding="utf-8") as f:
+        manifest = json.load(f)
+    with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
+        splits = json.load(f).get("splits", {})
+    return {"vocab_sha256": _sha256(os.path.join(data_dir, VOCAB_FILE)),
+            "corpus": manifest.get("corpus"), "options": manifest.get("options"),
+            "format_version": manifest.get("format_version"),
+            "slices": {name: split.get("slices") for name, split in sorted(splits.items())}}
+
+
+def _git_commit():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        result = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _versions():
+    from importlib import metadata
+    out = {"python": sys.version.split()[0]}
+    for package in ("tensorflow", "keras", "tf-models-official", "dialogvae"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def make_record(preset, config, data_dir, argv=None):
+    return {"preset": preset, "config": config.as_dict(), "data": data_fingerprint(data_dir),
+            "data_dir": config.data.data_dir, "made_in": os.getcwd(),
+            "command": [os.path.basename(sys.executable), "-m", "pipeline.train",
+                        *(sys.argv[1:] if argv is None else argv)],
+            "packages": _versions(), "git_commit": _git_commit(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"),
+            "finished": None}
+
+
+def load(model_dir):
+    path = os.path.join(model_dir, RECORD_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save(model_dir, record):
+    """Written beside and renamed over: a kill never leaves half a record."""
+    path = os.path.join(model_dir, RECORD_FILE)
+    with open(path + ".partial", "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1)
+    os.replace(path + ".partial", path)
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def differences(old, new):
+    """['what: X there, Y now', ...] between a stored record and a new one."""
+    found = []
+    if old.get("preset") != new["preset"]:
+        found.append(f"--model: {old.get('preset')} there, {new['preset']} now")
+    before, after = _flatten(old.get("config", {})), _flatten(new["config"])
+    for key in sorted(set(before) | set(after)):
+        if key not in NOT_COMPARED and before.get(key) != after.get(key):
+            found.append(f"{key}: {before.get(key)!r} there, {after.get(key)!r} now")
+    for key, value in new["data"].items():
+        if old.get("data", {}).get(key) != value:
+            what = "vocabulary (vocab.txt hash)" if key == "vocab_sha256" else f"data {key}"
+            found.append(f"{what}: differs from the data this run was trained on")
+    return found
+
+
+def legacy_differences(model_dir, config, data_dir):
+    """For a directory made before run records: its config.yaml and vocab.txt."""
+    import yaml
+    found = []
+    path = os.path.join(model_dir, "config.yaml")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            stored = yaml.safe_load(f) or {}
+        found = differences({"preset": None, "config": stored, "data": {}},
+                            {"preset": None, "config": config.as_dict(), "data": {}})
+    vocab = os.path.join(model_dir, VOCAB_FILE)
+    if os.path.isfile(vocab) and _sha256(vocab) != _sha256(os.path.join(data_dir, VOCAB_FILE)):
+        found.append("vocabulary (vocab.txt hash): differs from the data this run was "
+                     "trained on")
+    return found
+
+
+def check_continues(model_dir, record):
+    """The stored record (None for a new run); raises ConfigError naming every difference
+    when `model_dir` holds another run."""
+    old = load(model_dir)
+    if old is not None:
+        found = differences(old, record)
+    elif os.path.isdir(model_dir) and os.listdir(model_dir):
+        found = legacy_differences(model_dir, configs_from(record), record["data_dir"])
+    else:
+        found = []
+    if found:
+        command = " ".join(old["command"]) if old else "its original command"
+        raise configs.ConfigError(
+            f"--model_dir {model_dir} holds another run: " + "; ".join(found) +
+            f". To continue it, rerun {command}; to train with these options, give a new "
+            "--model_dir.")
+    return old
+
+
+def configs_from(record):
+    config = configs.ExperimentConfig()
+    config.override(record["config"], is_strict=True)
+    return config
+
+
+def resolve_data_dir(model_dir, data_dir):
+    """A relative data path stored by a run, resolved from where the run was made when it
+    does not exist from here."""
+    if os.path.isabs(data_dir) or os.path.isdir(data_dir):
+        return data_dir
+    record = load(model_dir)
+    if record and record.get("made_in"):
+        candidate = os.path.join(record["made_in"], data_dir)
+        if os.path.isdir(candidate):
+            return candidate
+    return data_dir

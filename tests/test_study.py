@@ -1,0 +1,154 @@
+"""The study runner (`pipeline.study`) on a tiny budget, and the paper settings it uses."""
+import json
+import os
+
+import pytest
+
+from pipeline import configs, study, study_claims
+from tests.helpers import TINY_OVERRIDE
+
+# Tiny rows: a few steps, KL annealing within them (the scaled paper ramp does not fit).
+TINY_STUDY = (TINY_OVERRIDE.replace("model.kl_annealing_steps=0", "model.kl_annealing_steps=2")
+              + ",data.batch_size=8,train.validation_steps=1,train.sample_responses=0")
+STATS = {"splits": {"train": {"slices": 21954}}}  # DailyDialog's training slices
+
+
+def test_presets_take_their_papers_settings_per_dataset():
+    kla = configs.make_config("kla", dataset="dailydialog")
+    assert (kla.model.kl_annealing_steps, kla.data.batch_size,
+            kla.train.learning_rate) == (12000, 128, 2e-4)
+    assert configs.make_config("kla", dataset="switchboard").model.kl_annealing_steps == 25000
+    co_ss = configs.make_config("co_ss", dataset="switchboard").model
+    assert co_ss.scheduled_sampling_steps == 5000
+    vhcr = configs.make_config("vhcr_ud", dataset="cornell")
+    assert (vhcr.model.kl_annealing_steps, vhcr.data.batch_size, vhcr.train.learning_rate,
+            vhcr.train.epochs) == (25000, 80, 1e-4, 30)
+    assert configs.make_config("vhred_wd", dataset="ubuntu").model.kl_annealing_steps == 25000
+    # HRED is a row of both papers: the dataset picks whose settings it trains with.
+    assert configs.make_config("hred", dataset="cornell").data.batch_size == 80
+    assert configs.make_config("hred", dataset="dailydialog").data.batch_size == 128
+    assert configs.make_config("hred", dataset="dailydialog", paper="vhcr").data.batch_size == 80
+    # Every preset keeps the papers' decoder conditioning.
+    assert {configs.make_config(p).model.decoder_conditioning
+            for p in configs.PRESETS} == {"initial_state"}
+
+
+def test_every_preset_fits_its_planned_paper_run():
+    from pipeline.train import check_budget, planned_steps
+    for preset in configs.PRESETS:
+        for dataset in ("dailydialog", "cornell"):
+            config = configs.make_config(preset, dataset=dataset)
+            stats = STATS if dataset == "dailydialog" else {
+                "splits": {"train": {"slices": 200000}}}
+            check_budget(config, planned_steps(config, stats)[1])
+
+
+def test_small_scale_scales_every_schedule_to_the_budget():
+    co = study.STUDIES["co_dailydialog"]
+    config, paper, paper_steps = study.row_config(co, "kla", "d", "small", STATS, 20004)
+    assert paper_steps == 100 * (21954 // 128)  # the paper-scale run on this data
+    steps = co.small_epochs * co.small_steps_per_epoch
+    assert config.model.kl_annealing_steps == round(12000 * steps / paper_steps)
+    assert paper.model.kl_annealing_steps == 12000
+    assert config.model.softmax_cutoffs == study.SMALL_SOFTMAX_CUTOFFS
+    assert config.train.warmup_steps == round(0.1 * steps)
+    ss, _, _ = study.row_config(co, "co_ss", "d", "small", STATS, 20004)
+    assert ss.model.scheduled_sampling_steps == round(2500 * steps / paper_steps)
+    # A small vocabulary keeps the full softmax (the cutoffs need room).
+    small_vocab, _, _ = study.row_config(co, "hred", "d", "small", STATS, 3000)
+    assert small_vocab.model.softmax_cutoffs == []
+
+
+def _run(small_data, tmp_path, rows, scale="small", **kwargs):
+    return study.run_study(
+        "vhcr_dailydialog", scale, data_dir=small_data, out_dir=str(tmp_path / "results"),
+        runs_dir=str(tmp_path / "runs"), rows=rows, params_override=TINY_STUDY, epochs=2,
+        steps_per_epoch=2, max_examples=4, **kwargs)
+
+
+@pytest.mark.slow
+def test_study_writes_results_resumes_and_judges_claims(small_data, tmp_path, monkeypatch):
+    calls = []
+    real = study.run_logged
+
+    def crash_on_second_row_eval(command, log_path, what):
+        calls.append(what)
+        if what == "evaluating vhred":
+            raise study.StudyError("simulated crash")
+        return real(command, log_path, what)
+
+    monkeypatch.setattr(study, "run_logged", crash_on_second_row_eval)
+    with pytest.raises(study.StudyError, match="simulated crash"):
+        _run(small_data, tmp_path, ["hred", "vhred"])
+    assert calls == ["training hred", "evaluating hred", "training vhred", "evaluating vhred"]
+    hred_best = tmp_path / "runs" / "hred" / "checkpoints" / "best.weights.h5"
+    stamp = os.stat(hred_best).st_mtime_ns
+
+    calls.clear()
+    monkeypatch.setattr(study, "run_logged", lambda *a: (calls.append(a[2]), real(*a)))
+    readme = _run(small_data, tmp_path, ["hred", "vhred"])
+    assert calls == ["evaluating vhred"]  # nothing finished is redone
+    assert os.stat(hred_best).st_mtime_ns == stamp
+
+    out = tmp_path / "results"
+    assert {"README.md", "results.json", "kl_over_training.png",
+            "prior_variance_ratio.png"} <= set(os.listdir(out))
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["rows"]) == {"hred", "vhred"}
+    assert results["rows"]["vhred"]["curve"]["global_step"] == [2.0, 4.0]
+    assert results["rows"]["vhred"]["config"]["model"]["kl_annealing_steps"] == 2
+    # The claims are judged from the numbers the study wrote.
+    claims = {c["claim"]: c for c in results["claims"]}
+    assert len(claims) == 7
+    lowest = claims["HRED has the lowest NLL; latent models have higher bounds"]
+    nll = {p: r["likelihood"]["nll_bound"] for p, r in results["rows"].items()}
+    assert lowest["verdict"] == ("held" if nll["hred"] < nll["vhred"] else "not held")
+    assert claims["VHCR uses both latents (z_conv and z_utt KL both clearly above zero)"][
+        "verdict"] == "not measurable"  # no VHCR row in this study
+    text = open(readme, encoding="utf-8").read()
+    assert "### VHCR Table 1" in text and "| VHRED | " in text and "*constant reply*" in text
+
+    # Another budget is another study: refused, nothing rewritten.
+    with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
+        study.run_study("vhcr_dailydialog", data_dir=small_data, out_dir=str(out),
+                        runs_dir=str(tmp_path / "runs"), rows=["hred"],
+                        params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4)
+
+
+@pytest.mark.slow
+def test_paper_scale_is_the_same_code_path(small_data, tmp_path):
+    readme = _run(small_data, tmp_path, ["hred"], scale="paper")
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    config = results["rows"]["hred"]["config"]
+    assert (config["data"]["batch_size"], config["train"]["learning_rate"]) == (8, 1e-4)
+    assert config["model"]["utterance_units"] == 16  # the override, over paper sizes
+    assert "paper scale" in open(readme, encoding="utf-8").read()
+
+
+def test_claims_are_judged_from_numbers():
+    def row(nll, kl_curve):
+        return {"evaluation": {"likelihood": {"nll_bound": nll, "kl_utt": kl_curve[-1]},
+                               "responses": {}},
+                "curve": {"global_step": [100.0 * (i + 1) for i in range(len(kl_curve))],
+                          "val_kl_utt": kl_curve}, "config": {}}
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    papers = {"vhcr_paper": {"qualitative_claims": [
+        "HRED has the lowest NLL; latent models have higher bounds",
+        "VHRED's KL decreases towards zero during training even with word drop and KL "
+        "annealing (Fig. 1)"]}}
+    vanishing = {"hred": row(3.0, [0.0, 0.0]), "vhred_wd": row(3.1, [0.4, 0.3, 0.05])}
+    verdicts = [c["verdict"] for c in study_claims.judge(vhcr, vanishing, papers)]
+    assert verdicts == ["held", "held"]
+    kept = {"hred": row(3.2, [0.0, 0.0]), "vhred_wd": row(3.1, [0.4, 0.3, 0.35])}
+    verdicts = [c["verdict"] for c in study_claims.judge(vhcr, kept, papers)]
+    assert verdicts == ["not held", "not held"]
+
+
+def test_unknown_study_rows_and_wrong_data_are_refused(small_data, tmp_path):
+    with pytest.raises(study.StudyError, match="--rows kla: not rows of vhcr_dailydialog"):
+        study.run_study("vhcr_dailydialog", data_dir=small_data, rows=["kla"],
+                        out_dir=str(tmp_path / "r"))
+    with pytest.raises(study.StudyError, match="holds 'dailydialog', the study "
+                                               "vhcr_cornell needs 'cornell'"):
+        study.run_study("vhcr_cornell", data_dir=small_data, out_dir=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
