@@ -54,8 +54,12 @@ class ConversationModel(keras.Model):
                              f"not one of initial_state, every_step")
         self.config = config
         self.vocab_size = vocab_size
-        self.embedding = keras.layers.Embedding(vocab_size, config.embedding_dim,
-                                                name="embedding")
+        # N(0, 1) as PyTorch's nn.Embedding (the VHCR authors' code): Keras's uniform
+        # +-0.05 gives near-identical utterance vectors at the start, and the encoders
+        # saturate before they learn to tell utterances apart (BUILD.md, "Conditioning").
+        self.embedding = keras.layers.Embedding(
+            vocab_size, config.embedding_dim, name="embedding",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=7))
         self.utterance_encoder = UtteranceEncoder(self.embedding, config.utterance_units,
                                                   length_groups=config.length_groups,
                                                   name="utterance_encoder")
@@ -65,6 +69,7 @@ class ConversationModel(keras.Model):
                                         softmax_cutoffs=config.softmax_cutoffs,
                                         condition_every_step=(
                                             config.decoder_conditioning == "every_step"),
+                                        init_activation=config.decoder_init_activation,
                                         name="decoder")
         self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
                                if config.utterance_drop else None)

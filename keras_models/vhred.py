@@ -1,6 +1,8 @@
 """VHRED (Serban et al. 2017): a per-utterance latent z_utt.
 
-prior p(z_t | c_t), posterior q(z_t | x_t, c_t); the decoder is conditioned on [c_t, z_t].
+prior p(z_t | c_t), posterior q(z_t | x_t, c_t); the decoder is conditioned on [c_t, z_t],
+or on z_t alone with `model.decoder_context` false (the VHCR paper's Eq. 13 / Fig. 2
+experiment, where the prior degenerates to point masses).
 """
 import tensorflow as tf
 
@@ -25,13 +27,21 @@ class VHRED(ConversationModel):
             return context
         return tf.concat([context, tf.cast(conversation, context.dtype)], -1)
 
+    def decoder_condition(self, given, z, conversation):
+        """[given, z]; without the context (`decoder_context` false) the latents only."""
+        if not self.config.decoder_context:
+            given = (None if conversation is None
+                     else tf.cast(conversation, z.dtype))
+        z = tf.cast(z, tf.float32 if given is None else given.dtype)
+        return z if given is None else tf.concat([given, z], -1)
+
     def utterance_latent(self, context, target, conversation, training):
         given = self.utterance_condition(context, conversation)
         p_mean, p_var = self.utt_prior(given)
         q_mean, q_var = self.utt_posterior(tf.concat([given, target], -1))
         self.record_moments("utt", q_mean=q_mean, p_mean=p_mean, p_var=p_var)
         z = sample(q_mean, q_var, self.latent_seed)
-        condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
+        condition = self.decoder_condition(given, z, conversation)
         return condition, gaussian_kl(q_mean, q_var, p_mean, p_var)
 
     def response_log_weights(self, context, target_vectors, targets, conversation):
@@ -39,7 +49,7 @@ class VHRED(ConversationModel):
         p_mean, p_var = self.utt_prior(given)
         q_mean, q_var = self.utt_posterior(tf.concat([given, target_vectors], -1))
         z = sample(q_mean, q_var, self.latent_seed)
-        condition = tf.concat([given, tf.cast(z, given.dtype)], -1)
+        condition = self.decoder_condition(given, z, conversation)
         nll = self.decoder.nll_per_row(condition, teacher_inputs(targets), targets)
         return -nll + log_density(z, p_mean, p_var) - log_density(z, q_mean, q_var)
 
@@ -48,7 +58,7 @@ class VHRED(ConversationModel):
         given = self.utterance_condition(context, conversation)
         p_mean, p_var = self.utt_prior(given)
         z = sample(p_mean, p_var, self.latent_seed) if sample_latent else p_mean
-        return tf.concat([given, tf.cast(z, given.dtype)], -1)
+        return self.decoder_condition(given, z, conversation)
 
     def prior_moments(self, context, conversation):
         return self.utt_prior(self.utterance_condition(context, conversation))

@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_models.decoding import greedy_decode, ids_to_text
+from pipeline import likelihood
 
 log = logging.getLogger("dialogvae")
 
@@ -262,8 +263,9 @@ def latent_diagnostics(model, batches):
 
 
 class ValidationDiagnostics(keras.callbacks.Callback):
-    """At each epoch end: latent diagnostics on validation batches (into the logs as
-    val_*) and greedy sample responses to validation contexts (TensorBoard text)."""
+    """At each epoch end: the context gain and latent diagnostics on validation batches
+    (into the logs as val_*) and greedy sample responses to validation contexts
+    (TensorBoard text)."""
 
     def __init__(self, dataset, vocab, log_dir, num_batches=4, num_samples=3):
         super().__init__()
@@ -273,6 +275,9 @@ class ValidationDiagnostics(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
     def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.batches:
+            logs["val_context_gain"] = likelihood.context_gain(self.model,
+                                                               self.batches)["context_gain"]
         if self.model.latent_names and logs is not None:
             for key, value in latent_diagnostics(self.model, self.batches).items():
                 logs[f"val_{key}"] = value

@@ -34,6 +34,14 @@ class ModelConfig(base_config.Config):
     # How the decoder sees its condition ([context, latents]): "initial_state" only (the
     # VHCR authors' code, our presets) or also at "every_step" (Serban et al.'s VHRED).
     decoder_conditioning: str = "initial_state"
+    # The layer from the condition to the decoder's first state. The papers give none;
+    # the VHCR authors' code uses tanh, which saturated within 50 steps in every run we
+    # measured (lr 3e-4 to 3e-3), after which the decoder ignored its condition (context
+    # gain 0.000 nats/word); linear keeps the condition usable (BUILD.md, "Conditioning").
+    decoder_init_activation: str = "linear"
+    # False: the decoder sees the latents only, not the context state (VHCR paper Eq. 13,
+    # its Fig. 2 experiment); VHRED and VHCR only.
+    decoder_context: bool = True
     # Regularisers, each usable on every latent model.
     kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
     word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
@@ -160,6 +168,13 @@ PRESETS = {
                          architecture="vhred", bow_loss=True),
     "vhcr_ud": _preset("VHCR + KL annealing + utterance drop 0.25", "vhcr", True,
                        architecture="vhcr", utterance_drop=0.25),
+    # VHCR paper figures, not table rows: VHRED + utterance drop (Fig. 4) and VHRED whose
+    # decoder sees z_utt only (Eq. 13, Fig. 2)
+    "vhred_ud": _preset("VHRED + KL annealing + utterance drop 0.25 (VHCR Fig. 4)", "vhcr",
+                        True, architecture="vhred", utterance_drop=0.25),
+    "vhred_zonly": _preset("VHRED + KL annealing, decoder conditioned on z_utt only (VHCR "
+                           "Fig. 2)", "vhcr", True, architecture="vhred",
+                           decoder_context=False),
     # CO paper baselines (Table 1 rows): VHRED with each trick
     "kla": _preset("VHRED + KL annealing (12k / 25k steps)", "co", True,
                    architecture="vhred"),
@@ -188,6 +203,7 @@ for _name, _make in PRESETS.items():
 # Allowed values of the options that take one of a few words.
 CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),
            "model.decoder_conditioning": ("initial_state", "every_step"),
+           "model.decoder_init_activation": ("linear", "tanh"),
            "train.lr_decay": ("constant", "cosine", "inverse_sqrt")}
 # (lowest, highest, highest included); None = unbounded.
 RANGES = {
@@ -239,6 +255,10 @@ def validate(config):
                     span = (f">= {low}" if high is None else
                             f"in [{low}, {high}{']' if inclusive[0] else ')'}")
                     problems.append(f"{name}={value!r} must be {span}")
+    if config.model.decoder_context is False and config.model.architecture not in ("vhred",
+                                                                                "vhcr"):
+        problems.append(f"model.decoder_context=false needs a latent to condition on: "
+                        f"architecture vhred or vhcr, not {config.model.architecture!r}")
     lr = config.train.learning_rate
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr <= 0:
         problems.append(f"train.learning_rate={config.train.learning_rate!r} must be > 0")

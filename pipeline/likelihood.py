@@ -5,6 +5,9 @@
 - The papers' units: the VHCR paper reports per-word NLL bound = reconstruction + KL (and
   the KL split z_conv / z_utt); the CO paper reports NLL *summed over each 80-word slice*
   and averaged over slices, and KL per response (the unit of its max(alpha, KL)).
+- Context gain: the per-word bound of each response decoded from another response's
+  context (a seeded shuffle within the batch) minus that from its own. A model that
+  ignores its context, such as one whose decoder state saturated, scores 0.
 - The importance-weighted estimate (Burda et al. 2016) of log p(x | c) with K posterior
   samples per unit (`ConversationModel.importance_log_weights`): a bound that tightens
   with K, so HRED's exact NLL and the latent models' bounds can be compared fairly.
@@ -14,6 +17,8 @@ import math
 import time
 
 import tensorflow as tf
+
+from keras_models.conversation_model import teacher_inputs
 
 log = logging.getLogger("dialogvae")
 ELBO_KEYS = ("nll", "nll_bound", "ppl", "kl_utt", "kl_conv", "kl_response", "gen_error",
@@ -64,3 +69,37 @@ def importance_weighted(model, dataset, samples, words, slices, log_every=50):
     nll = -total / max(words, 1.0)
     return {"iw_samples": samples, "iw_nll": nll, "iw_ppl": math.exp(min(nll, 50.0)),
             "iw_nll_per_slice": -total / max(slices, 1)}
+
+
+def context_gain(model, batches, seed=0):
+    """(own-context bound, shuffled-context bound, gain), per word, over `batches`: each
+    response is decoded (its latent drawn from the posterior, as in the ELBO) once with
+    its own context and once with another response's, from a seeded permutation within
+    the batch. z_conv moves with its context; its KL is left out of both, as it cancels."""
+    generator = tf.random.Generator.from_seed(seed)
+    own = shuffled = words = 0.0
+    for batch in batches:
+        encoded = model.encode_context(batch, training=False)
+        context, targets = encoded["context"], encoded["targets"]
+        conversation = encoded["conversation"]
+        if conversation is not None:
+            conversation = tf.gather(conversation[0], encoded["batch_index"])
+        order = tf.argsort(generator.uniform(tf.shape(context)[:1]))
+        inputs = teacher_inputs(targets)
+        for permuted, total in ((None, "own"), (order, "shuffled")):
+            c, z = context, conversation
+            if permuted is not None:
+                c = tf.gather(c, permuted)
+                z = None if z is None else tf.gather(z, permuted)
+            condition, kl = model.utterance_latent(c, encoded["target_vectors"], z, False)
+            nll, count = model.decoder(condition, inputs, targets)
+            bound = float(nll) + (0.0 if kl is None else float(tf.reduce_sum(kl)))
+            if total == "own":
+                own += bound
+                words += float(count)
+            else:
+                shuffled += bound
+    words = max(words, 1.0)
+    return {"nll_bound_own_context": own / words,
+            "nll_bound_shuffled_context": shuffled / words,
+            "context_gain": (shuffled - own) / words}

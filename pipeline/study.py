@@ -43,19 +43,27 @@ class Study:
     rows: tuple  # presets, in the paper table's order
     small_epochs: int  # --scale small: epochs of...
     small_steps_per_epoch: int  # ...this many steps (CO: one phase each)
+    figure_rows: tuple = ()  # presets trained for a figure of the paper, not a table row
+
+    @property
+    def all_rows(self):
+        return self.rows + self.figure_rows
 
 
 CO_STUDY_ROWS = tuple(CO_ROWS)
 VHCR_STUDY_ROWS = tuple(VHCR_ROWS)
-# Small budgets sized to run a whole table in <= 75 minutes on 2 CPU cores (README of each
+# Small budgets sized to run a whole study in <= 75 minutes on 2 CPU cores (README of each
 # study gives the measured time): CO's 10 rows at 600 steps (each epoch one 100-step AE or
-# CVAE phase), VHCR's 5 rows at 1,200 (12 validation points for the KL curves).
+# CVAE phase); VHCR's 5 rows and its two figure rows (VHRED + u.d. for Fig. 4, VHRED with
+# the decoder on z_utt only for Fig. 2) at 1,000 (10 validation points for the curves).
+VHCR_FIGURE_ROWS = ("vhred_ud", "vhred_zonly")
 STUDIES = {
     "co_dailydialog": Study("co", "dailydialog", CO_STUDY_ROWS, 6, 100),
     "co_switchboard": Study("co", "switchboard", CO_STUDY_ROWS, 6, 100),
-    "vhcr_dailydialog": Study("vhcr", "dailydialog", VHCR_STUDY_ROWS, 12, 100),
-    "vhcr_cornell": Study("vhcr", "cornell", VHCR_STUDY_ROWS, 12, 100),
-    "vhcr_ubuntu": Study("vhcr", "ubuntu", VHCR_STUDY_ROWS, 12, 100),
+    "vhcr_dailydialog": Study("vhcr", "dailydialog", VHCR_STUDY_ROWS, 10, 100,
+                              VHCR_FIGURE_ROWS),
+    "vhcr_cornell": Study("vhcr", "cornell", VHCR_STUDY_ROWS, 10, 100, VHCR_FIGURE_ROWS),
+    "vhcr_ubuntu": Study("vhcr", "ubuntu", VHCR_STUDY_ROWS, 10, 100, VHCR_FIGURE_ROWS),
 }
 # Rows whose CO-Figure-3 latent cloud is drawn: CO+SS against VHRED (with KL annealing).
 TSNE_ROWS = ("co_ss", "kla")
@@ -219,11 +227,11 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     data_dir = data_dir or os.path.join("data", study.dataset)
     out_dir = out_dir or os.path.join("results", name)
     runs_dir = runs_dir or os.path.join("runs", "study", name)
-    rows = tuple(rows or study.rows)
-    unknown = [r for r in rows if r not in study.rows]
+    rows = tuple(rows or study.all_rows)
+    unknown = [r for r in rows if r not in study.all_rows]
     if unknown:
         raise StudyError(f"--rows {','.join(unknown)}: not rows of {name} "
-                         f"({', '.join(study.rows)})")
+                         f"({', '.join(study.all_rows)})")
     stats = data.load_stats(data_dir)
     corpus = data.corpus_of(data_dir)
     if corpus != study.dataset:
@@ -231,8 +239,9 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
                          f"{study.dataset!r}: preprocess it with python -m preprocessing.run "
                          f"--corpus {study.dataset} --output data/{study.dataset}")
     vocab_size = len(data.load_vocabulary(data_dir))
-    plan = {"study": name, "scale": scale, "data_dir": os.path.abspath(data_dir),
-            "runs_dir": os.path.abspath(runs_dir), "params_override": params_override or "",
+    # Paths as given (the committed results must not name this machine's folders).
+    plan = {"study": name, "scale": scale, "data_dir": os.path.normpath(data_dir),
+            "runs_dir": os.path.normpath(runs_dir), "params_override": params_override or "",
             "epochs": epochs, "steps_per_epoch": steps_per_epoch,
             "max_examples": max_examples}
     state = load_state(out_dir)

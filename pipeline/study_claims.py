@@ -7,7 +7,8 @@ never re-read to suit a result. A claim without a test here is "not measurable".
 CO_NAMES = {"hred": "HRED", "kla": "KLA", "kla_do": "KLA+DO", "kla_bow": "KLA+BOW",
             "fb": "FB", "fb_all": "FB-all", "co": "CO", "co_do": "CO+DO", "co_ss": "CO+SS",
             "co_ss_joint": "CO+SS(joint)", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
-            "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d"}
+            "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d", "vhred_ud": "VHRED + u.d",
+            "vhred_zonly": "VHRED, decoder on z only"}
 HELD, NOT_HELD, NOT_MEASURABLE = "held", "not held", "not measurable"
 VANISHED_SHARE = 0.5  # "KL vanishes / falls": the last value below this share of the peak
 CLEARLY_ABOVE_ZERO = 0.01  # nats per word: the training monitor's collapse threshold
@@ -170,32 +171,57 @@ def vhcr_vhred_kl_falls(rows):
             f"is below {VANISHED_SHARE:.0%} of the peak", "kl_over_training.png")
 
 
-def vhcr_ratio_falls(rows):
-    if not rows.has("vhred"):
-        return _missing("vhred")
-    points = rows.curve("vhred", "val_prior_variance_ratio_utt")
+def _ratio_text(rows, preset):
+    points = rows.curve(preset, "val_prior_variance_ratio_utt")
     if len(points) < 2:
-        return NOT_MEASURABLE, "fewer than two points of the ratio", None
+        return None, None
     first, last = points[0][1], points[-1][1]
     peak = max(v for _, v in points)
-    return (_verdict(last < first and last < VANISHED_SHARE * peak),
-            f"VHRED's E[sigma^2]/Var(mu): {first:.3g} at step {points[0][0]:.0f}, peak "
-            f"{peak:.3g}, {last:.3g} at the end (step {points[-1][0]:.0f}); held if the end "
-            f"is below the start and below {VANISHED_SHARE:.0%} of the peak",
-            "prior_variance_ratio.png")
+    return (last < first and last < VANISHED_SHARE * peak,
+            f"{_name(preset)}'s E[sigma^2]/Var(mu): {first:.3g} at step {points[0][0]:.0f}, "
+            f"peak {peak:.3g}, {last:.3g} at the end (step {points[-1][0]:.0f})")
+
+
+def vhcr_ratio_falls(rows):
+    """Fig. 2 is measured on VHRED whose decoder sees z_utt only (the paper's Eq. 13);
+    the plain VHRED's ratio is given beside it."""
+    if not rows.has("vhred_zonly"):
+        return _missing("vhred_zonly")
+    falls, text = _ratio_text(rows, "vhred_zonly")
+    if text is None:
+        return NOT_MEASURABLE, "fewer than two points of the ratio", None
+    beside = _ratio_text(rows, "vhred")[1] if rows.has("vhred") else None
+    return (_verdict(falls),
+            f"{text}; held if the end is below the start and below {VANISHED_SHARE:.0%} of "
+            "the peak" + (f" (for reference, with the context in the decoder: {beside})"
+                          if beside else ""), "prior_variance_ratio.png")
+
+
+def _late_kl(rows, preset, column):
+    """The lowest validation KL over the second half of training, or None."""
+    points = rows.curve(preset, column)
+    late = [v for _, v in points[len(points) // 2:]]
+    return min(late) if late else None
 
 
 def vhcr_ud_keeps_kl(rows):
-    if not rows.has("vhcr_ud"):
-        return _missing("vhcr_ud")
-    parts = []
-    for column, label in (("val_kl_utt", "z_utt"), ("val_kl_conv", "z_conv")):
-        shape = _vanishing(rows, "vhcr_ud", column)
-        if shape:
-            parts.append(f"{label} peak {shape[1]:.4f}, end {shape[3]:.4f}")
-    return (NOT_MEASURABLE, "VHRED + u.d. is not a row of Table 1, so the first half is not "
-            "run; the VHCR half: " + "; ".join(parts) + " nats/word (validation)",
-            "kl_over_training.png")
+    """Fig. 4: VHRED + u.d.'s KL vanishes (below half its peak at the end); VHCR + u.d.'s
+    KL (z_utt + z_conv) stays clearly above 0 over the second half of training."""
+    if not rows.has("vhred_ud", "vhcr_ud"):
+        return _missing("vhred_ud", "vhcr_ud")
+    shape = _vanishing(rows, "vhred_ud")
+    utt, conv = (_late_kl(rows, "vhcr_ud", c) for c in ("val_kl_utt", "val_kl_conv"))
+    if shape is None or utt is None or conv is None:
+        return NOT_MEASURABLE, "no KL curves in the training logs", None
+    peak_step, peak, last_step, last = shape
+    vanishes = last < VANISHED_SHARE * peak
+    keeps = utt + conv > CLEARLY_ABOVE_ZERO
+    return (_verdict(vanishes and keeps),
+            f"VHRED + u.d. validation KL: peak {peak:.4f} nats/word at step {peak_step:.0f}, "
+            f"{last:.4f} at the end ({'vanished' if vanishes else 'kept'}); VHCR + u.d. over "
+            f"the second half: z_utt >= {utt:.4f}, z_conv >= {conv:.4f} nats/word (held if "
+            f"VHRED's end is below {VANISHED_SHARE:.0%} of its peak and VHCR's total stays "
+            f"above {CLEARLY_ABOVE_ZERO})", "kl_over_training.png")
 
 
 def vhcr_both_latents(rows):
@@ -273,14 +299,14 @@ def findings(study, rows):
         kl = [v for _, v in r.curve("hred", "val_kl_utt")]
         out.append("HRED has no latent variable: its KL is 0 (training log "
                    f"{'all 0' if kl and not any(kl) else kl}), and its bound is its exact NLL.")
-    for preset in ("vhred", "kla", "vhred_wd", "co", "co_ss"):
+    for preset in ("vhred", "kla", "vhred_wd", "vhred_ud", "co", "co_ss"):
         shape = _vanishing(r, preset) if r.has(preset) else None
         if shape:
             out.append(f"{_name(preset)}: validation KL of its latent peaked at "
                        f"{shape[1]:.4f} nats/word (step {shape[0]:.0f}) and ended at "
                        f"{shape[3]:.4f} (step {shape[2]:.0f}); test KL "
                        f"{r.lik(preset, 'kl_utt'):.4f} nats/word.")
-    for preset in ("vhred", "kla"):
+    for preset in ("vhred", "vhred_zonly", "kla"):
         points = r.curve(preset, "val_prior_variance_ratio_utt") if r.has(preset) else []
         if len(points) >= 2:
             trend = "fell" if points[-1][1] < points[0][1] else "rose"
@@ -296,6 +322,11 @@ def findings(study, rows):
                            f"training stayed between {min(late):.4f} and {max(late):.4f} "
                            f"nats/word ({'clearly above 0' if min(late) > CLEARLY_ABOVE_ZERO else 'not clearly above 0'}"
                            f", threshold {CLEARLY_ABOVE_ZERO}).")
+    gains = [(p, r.lik(p, "context_gain")) for p in rows if r.lik(p, "context_gain") is not None]
+    if gains:
+        out.append("Context gain on the test split (nats per word the bound loses when each "
+                   "response is decoded from another response's context; 0 = the context is "
+                   "ignored): " + ", ".join(f"{_name(p)} {g:.3f}" for p, g in gains) + ".")
     key = "nll_bound_per_slice" if study.paper == "co" else "nll_bound"
     present, text = _ordering(r, CO_NAMES, key, 2 if study.paper == "co" else 4)
     if present:

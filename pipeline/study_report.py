@@ -11,7 +11,8 @@ from pipeline import eval_files, report, study_claims
 
 CURVE_COLUMNS = ("global_step", "kl_utt", "kl_conv", "kl_weight", "val_kl_utt", "val_kl_conv",
                  "val_nll_bound", "val_ppl", "val_prior_variance_ratio_utt",
-                 "val_active_units_utt", "val_active_units_conv", "phase")
+                 "val_active_units_utt", "val_active_units_conv", "val_context_gain",
+                 "phase")
 
 
 def _number(text):
@@ -100,7 +101,8 @@ def write_figures(study, rows, out_dir):
                    os.path.join(out_dir, "prior_variance_ratio.png"), "ratio", log_scale=True,
                    title="Prior variance ratio over training (VHCR Fig. 2)"):
         figures["ratio"] = "prior_variance_ratio.png"
-    if plot_curves(rows, [("val_nll_bound", "NLL bound, nats per word, validation")],
+    if plot_curves(rows, [("val_nll_bound", "NLL bound, nats per word, validation"),
+                          ("val_context_gain", "context gain, nats per word, validation")],
                    os.path.join(out_dir, "nll_bound_over_training.png"), "nats / word"):
         figures["nll"] = "nll_bound_over_training.png"
     return figures
@@ -136,7 +138,9 @@ def _setup_lines(name, study, state, rows):
                                 else "") + f", MLPs {m['mlp_units']}; softmax "
         + (f"adaptive, cutoffs {m['softmax_cutoffs']} (an exact distribution)"
            if m["softmax_cutoffs"] else "full")
-        + f"; decoder conditioned through its {m['decoder_conditioning'].replace('_', ' ')}.",
+        + f"; decoder conditioned through its {m['decoder_conditioning'].replace('_', ' ')}"
+        f" ({m.get('decoder_init_activation', 'tanh')} first-state layer); word embeddings "
+        "initialised N(0, 1).",
         f"- Optimiser: Adam {c['train']['learning_rate']:g}, warm-up {c['train']['warmup_steps']}"
         f" steps, {c['train']['lr_decay']} decay; batch {c['data']['batch_size']}; "
         f"{c['train']['epochs']} epochs of {c['train']['steps_per_epoch'] or 'all'} steps; "
@@ -150,8 +154,9 @@ def _setup_lines(name, study, state, rows):
     for preset in rows:
         r = state["rows"][preset]
         mc, mp = r["config"]["model"], r["paper_config"]["model"]
+        label = preset + (" (figure row)" if preset in study.figure_rows else "")
         lines.append(
-            f"| {preset} | {mc['kl_annealing_steps']} / {mp['kl_annealing_steps']} | "
+            f"| {label} | {mc['kl_annealing_steps']} / {mp['kl_annealing_steps']} | "
             f"{mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']} | "
             f"{r.get('train_seconds', '-')} | {r.get('eval_seconds', '-')} |")
     total = sum(state["rows"][p].get(k, 0) for p in rows
@@ -209,7 +214,8 @@ def write(name, study, state, runs_dir, out_dir, rows):
     lines += ["## Figures", ""]
     captions = {"kl": "KL of each latent on validation batches at every epoch end",
                 "ratio": "prior variance ratio E[sigma^2] / Var(mu) of z_utt (log scale)",
-                "nll": "validation NLL bound"}
+                "nll": "validation NLL bound, and the context gain (how much the bound "
+                       "loses when a response is decoded from another response's context)"}
     for key, file in figures.items():
         lines += [f"![{captions[key]}]({file})", "", f"*{captions[key]}*", ""]
     for preset, file in tsne.items():

@@ -16,7 +16,8 @@ FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,"
 
 
 def test_every_paper_row_is_a_preset_with_its_settings():
-    assert set(configs.PRESETS) == {"hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud", "kla",
+    assert set(configs.PRESETS) == {"hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud",
+                                    "vhred_ud", "vhred_zonly", "kla",
                                     "kla_do", "kla_bow", "fb", "fb_all",
                                     "co", "co_do", "co_ss", "co_ss_joint"}
     kla_do = configs.make_config("kla_do").model

@@ -6,7 +6,8 @@ fused sparse softmax cross-entropy in float32. With `softmax_cutoffs` the output
 an adaptive softmax instead (an exact distribution at a fraction of the cost; see
 `adaptive_softmax.py`), and `logits` are its log-probabilities.
 
-Conditioning: the GRU always starts from tanh(W [condition]) (the VHCR authors' code);
+Conditioning: the GRU always starts from W [condition] + b (`init_activation` linear;
+tanh as the VHCR authors' code);
 with `condition_every_step` the condition is also concatenated to the input of every
 step (Serban et al.'s VHRED), which the decoder cannot learn to ignore as easily. The
 decoding state then carries the condition beside the GRU state ([h, condition]), so
@@ -23,13 +24,14 @@ from keras_models.layers.length_groups import gather_rows, length_groups
 
 class UtteranceDecoder(keras.layers.Layer):
     def __init__(self, embedding, units, vocab_size, length_groups=2, softmax_cutoffs=(),
-                 condition_every_step=False, **kwargs):
+                 condition_every_step=False, init_activation="linear", **kwargs):
         super().__init__(**kwargs)
         self.embedding = embedding
         self.units = units
         self.condition_every_step = condition_every_step
         self.length_groups = length_groups
-        self.init_state = keras.layers.Dense(units, activation="tanh", name="init_state")
+        self.init_state = keras.layers.Dense(units, activation=init_activation,
+                                             name="init_state")
         self.gru = GRU(units, return_sequences=True, return_state=True,
                                     name="gru")
         if softmax_cutoffs:
