@@ -3,8 +3,10 @@
 All three run the decoder's GRU cell one token at a time from the conditioning vector a
 model gives for a context (`model.response_condition`), never produce <pad>, <unk> or
 <s>, never end before the first word (an empty response is never an answer, and beam
-search would otherwise favour it: one </s> is more probable than any sentence), and
-return 0-padded ids that end with </s> (unless cut at `max_length`). They are
+search would otherwise favour it: one </s> is more probable than any sentence), end with
+</s> at the latest at token `max_length` (so a response has at most max_length - 1
+words, as the training data's utterances have at most the word cap), and return 0-padded
+ids. They are
 graph-friendly (tf.while_loop), so the serving export traces the same functions.
 Beam search is Model Garden's `official.nlp.modeling.ops.beam_search`.
 """
@@ -18,23 +20,27 @@ MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>
 DEFAULT_LENGTH_ALPHA = 0.6  # beam length normalisation of the tools (GNMT, Model Garden)
 
 
-def banned_bias(vocab_size, step=1):
-    """[V] logit bias: -1e9 on the banned ids, and on </s> at step 0."""
-    return _step_bias(vocab_size)(step)
+def banned_bias(vocab_size, step=1, max_length=MAX_RESPONSE_TOKENS):
+    """[V] logit bias: -1e9 on the banned ids, on </s> at step 0, and on everything but
+    </s> at the last step (max_length - 1)."""
+    return _step_bias(vocab_size, max_length)(step)
 
 
-def _step_bias(vocab_size):
-    """step -> [V] bias, with both vectors built once (outside any decoding loop)."""
+def _step_bias(vocab_size, max_length):
+    """step -> [V] bias, the vectors built once (outside any decoding loop)."""
     later = tf.scatter_nd([[i] for i in BANNED], [-1e9] * len(BANNED), [vocab_size])
     first = later + tf.one_hot(EOS_ID, vocab_size, on_value=-1e9)
-    return lambda step: tf.where(tf.equal(step, 0), first, later)
+    last = tf.one_hot(EOS_ID, vocab_size, on_value=0.0, off_value=-1e9)
+    return lambda step: tf.where(tf.equal(step, 0), first,
+                                 tf.where(tf.equal(step, max_length - 1), last, later))
 
 
 def _token_by_token(model, condition, max_length, choose):
-    """Runs `choose(logits) -> ids` until every row has produced </s> or max_length.
+    """Runs `choose(logits) -> ids` until every row has produced </s> (at the latest at
+    token max_length).
     Returns (ids [B, steps], summed log-probability of each row's tokens [B])."""
     decoder = model.decoder
-    bias = _step_bias(model.vocab_size)
+    bias = _step_bias(model.vocab_size, max_length)
     batch = tf.shape(condition)[0]
     state = decoder.initial_state(condition)
     tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
@@ -96,7 +102,7 @@ def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alp
     if condition is None:
         condition = model.response_condition(context)
     decoder = model.decoder
-    bias = _step_bias(model.vocab_size)
+    bias = _step_bias(model.vocab_size, max_length)
 
     def symbols_to_logits(ids, index, cache):
         logits, state = decoder.step(ids[:, -1], cache["state"])

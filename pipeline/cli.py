@@ -5,9 +5,12 @@ out of the output unless `--verbose` is on the command line, and one log format.
 `quiet_unless_verbose` runs when the `pipeline`, `serving` and `preprocessing` packages
 are imported, i.e. before any of them imports TensorFlow or Beam.
 """
+import contextlib
 import logging
 import os
 import sys
+import tempfile
+import warnings
 
 # Warnings Beam logs on import about optional extras this project does not use.
 _BEAM_IMPORT_NOISE = ("apitools not found", "Failed to import GCSFileSystem")
@@ -24,7 +27,12 @@ def _not_noise(record):
 def quiet_unless_verbose(argv=None):
     if wants_verbose(argv):
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # 3: TensorFlow's C++ log keeps only FATAL. Its start-up lines on a CPU machine
+    # ("failed call to cuInit", oneDNN fallbacks) are logged at ERROR level; our own
+    # errors are Python exceptions and reach the user either way.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Keras warns on every fit over a tf.data pipeline (which shuffles itself).
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     for name in ("apache_beam", "absl", "tensorflow", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     root = logging.getLogger()
@@ -41,3 +49,34 @@ def setup_logging():
 def add_verbose_flag(parser):
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's, absl's and Beam's start-up messages")
+
+
+@contextlib.contextmanager
+def worker_output_hidden(argv=None, tail_lines=40):
+    """Runs the block with the process's stderr file descriptor (which worker processes
+    inherit: Beam's SDK harnesses log their start-up at INFO whatever the pipeline
+    options say) sent to a temporary file. On an exception its last `tail_lines` lines
+    are written to stderr before the exception goes on; with --verbose nothing is
+    hidden."""
+    if wants_verbose(argv):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines()[-tail_lines:]
+            if lines:
+                print("\n".join(["(last lines of the workers' output)", *lines]),
+                      file=sys.stderr)
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)

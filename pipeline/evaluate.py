@@ -31,7 +31,8 @@ import time
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, beam_decode, converse,
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, beam_decode,
+                                   converse,
                                    greedy_decode, ids_to_text, respond, sample_decode)
 from pipeline import cli, data, eval_files, likelihood, metrics
 from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
@@ -78,12 +79,13 @@ class Responder:
     """The decoders as tf.functions (one trace per mode), each answering a context
     [B, T, L] given VHCR's z_conv (or None to draw it)."""
 
-    def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0):
+    def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0,
+                 max_length=MAX_RESPONSE_TOKENS):
         decoders = {
-            "greedy": lambda c, cond: greedy_decode(model, c, condition=cond),
-            "beam": lambda c, cond: beam_decode(model, c, beam_size=beam_size,
+            "greedy": lambda c, cond: greedy_decode(model, c, max_length, condition=cond),
+            "beam": lambda c, cond: beam_decode(model, c, beam_size, max_length,
                                                 alpha=length_alpha, condition=cond)[0][:, 0],
-            "sample": lambda c, cond: sample_decode(model, c, temperature=temperature,
+            "sample": lambda c, cond: sample_decode(model, c, temperature, max_length,
                                                     condition=cond),
         }
         self.functions = {
@@ -315,7 +317,9 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
                            "temperature": temperature},
               "likelihood": lik}
     log.info("%s: decoding (%s)", model_dir, ", ".join(modes))
-    responder = Responder(model, beam_size, length_alpha, temperature)
+    # Responses as long as the data's utterances: its word cap + </s>.
+    responder = Responder(model, beam_size, length_alpha, temperature,
+                          run.max_utterance_words + 1)
     results = collect_responses(responder, split_data(split, with_ids=True), vocab, modes,
                                 max_examples)
     report["responses"] = {f"{mode}/{turns}": response_metrics(examples, vectors)

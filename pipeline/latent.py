@@ -35,7 +35,7 @@ def opening(run, text, split="test"):
     """[1, T, L] ids of the given utterances (" __eou__ "-separated), or of the first
     utterance of the first slice of `split`."""
     if text:
-        return encode_context(text.split(" __eou__ "), run.vocab)
+        return encode_context(text.split(" __eou__ "), run.vocab, run.max_utterance_words)
     batch = next(iter(data.make_dataset(run.config.data.data_dir, split, 1, training=False)))
     return batch["utterances"][:, :1].numpy()
 

@@ -4,13 +4,14 @@ Every tool after training (evaluate, latent, serving export, chat) starts here, 
 is always rebuilt with the exact config and vocabulary it was trained with.
 """
 import dataclasses
+import json
 import os
 
 import tensorflow as tf
 import yaml
 
 from pipeline import configs
-from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
+from preprocessing.constants import EOS_ID, MANIFEST, VOCAB_FILE, load_vocab
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}
@@ -33,6 +34,10 @@ def load_weights(model, path):
             f"backup), or start a new --model_dir.") from None
 
 
+# The preprocessing defaults, for runs made before run records stored the data's options.
+DEFAULT_DATA_OPTIONS = {"max_utterance_words": 30, "max_slice_words": 80}
+
+
 @dataclasses.dataclass
 class TrainedRun:
     model: object
@@ -40,6 +45,28 @@ class TrainedRun:
     vocab: list
     checkpoint: str
     model_dir: str
+    # The preprocessing options of the data it was trained on (run.json "options"): the
+    # limits evaluation text, the latent tools and the SavedModel apply to new text.
+    data_options: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_DATA_OPTIONS))
+
+    @property
+    def max_utterance_words(self):
+        return int(self.data_options.get("max_utterance_words",
+                                         DEFAULT_DATA_OPTIONS["max_utterance_words"]))
+
+
+def data_options(model_dir, config):
+    """The preprocessing options a run was trained on: from its run record, else from its
+    data folder's run.json, else the preprocessing defaults."""
+    from pipeline.run_record import load as load_record
+    record = load_record(model_dir)
+    options = (record or {}).get("data", {}).get("options")
+    if options is None:
+        manifest = os.path.join(config.data.data_dir, MANIFEST)
+        if os.path.isfile(manifest):
+            with open(manifest, encoding="utf-8") as f:
+                options = json.load(f).get("options")
+    return {**DEFAULT_DATA_OPTIONS, **(options or {})}
 
 
 def load_config(model_dir):
@@ -85,4 +112,4 @@ def load_run(model_dir, checkpoint="best"):
     model = compile_model(config, len(vocab), placeholder_batch())
     path = checkpoint_path(model_dir, checkpoint)
     load_weights(model, path)
-    return TrainedRun(model, config, vocab, path, model_dir)
+    return TrainedRun(model, config, vocab, path, model_dir, data_options(model_dir, config))

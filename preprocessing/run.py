@@ -20,6 +20,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+from pipeline import cli
 from preprocessing import corpora, datasets, output as output_lib
 from preprocessing.corpora.common import REJECTED, InputError
 from preprocessing.records import SPLITS
@@ -252,8 +253,9 @@ def run(argv=None):
     start = time.time()
     pipeline = make_pipeline(beam_args)
     build(pipeline, reader, args.corpus, folder, args)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with cli.worker_output_hidden(argv):
+        result = pipeline.run()
+        result.wait_until_finish()
     stats = output_lib.read_stats(folder)
     accounted = stats["written_dialogues"] + stats["rejected_records"]
     if accounted != stats["input_records"]:

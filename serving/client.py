@@ -123,15 +123,41 @@ class GrpcClient:
         self.channel.close()
 
 
+def parse_address(address):
+    """(scheme, host:port, model, version) of a server address, with urllib.parse. Takes
+    `http://HOST:PORT/MODEL`, TF Serving's REST path `http://HOST:PORT/v1/models/MODEL
+    [/versions/N][:predict]`, and `grpc://HOST:PORT/MODEL`; ValueError names what is
+    missing, with an example."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(address)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https", "grpc"):
+        raise ValueError(f"{address}: expected http://, https:// or grpc://, e.g. "
+                         "http://localhost:8501/co_ss")
+    if not parts.hostname:
+        raise ValueError(f"{address}: no host, e.g. {scheme}://localhost:8501/co_ss")
+    path = [p for p in parts.path.split("/") if p]
+    if path and path[-1].endswith(":predict"):
+        path[-1] = path[-1][:-len(":predict")]
+    version = None
+    if path[:2] == ["v1", "models"]:
+        path = path[2:]
+        if len(path) >= 3 and path[1] == "versions":
+            version, path = path[2], path[:1]
+        elif len(path) > 1:
+            raise ValueError(f"{address}: expected /v1/models/MODEL[/versions/N]")
+    if len(path) != 1:
+        raise ValueError(f"{address}: name one model, e.g. {scheme}://{parts.netloc}/co_ss "
+                         f"or {scheme}://{parts.netloc}/v1/models/co_ss")
+    if version is not None and not version.isdigit():
+        raise ValueError(f"{address}: the version must be an integer, got {version!r}")
+    return scheme, parts.netloc, path[0], version
+
+
 def make_client(address, model=None, timeout=10.0):
-    """http(s)://HOST:PORT/MODEL -> RestClient; grpc://HOST:PORT/MODEL -> GrpcClient."""
-    scheme, _, rest = address.partition("://")
-    host, _, path = rest.partition("/")
-    model = model or path.split("/")[0] or None
-    if not model:
-        raise ValueError(f"{address}: name the model, e.g. {scheme}://{host}/co_ss")
+    """An address of `parse_address`'s forms -> RestClient (http, https) or GrpcClient."""
+    scheme, netloc, named, version = parse_address(address)
+    model = model or named
     if scheme in ("http", "https"):
-        return RestClient(f"{scheme}://{host}", model, timeout=timeout)
-    if scheme == "grpc":
-        return GrpcClient(host, model, timeout=timeout)
-    raise ValueError(f"{address}: expected http://, https:// or grpc://")
+        return RestClient(f"{scheme}://{netloc}", model, version=version, timeout=timeout)
+    return GrpcClient(netloc, model, version=version, timeout=timeout)

@@ -19,8 +19,9 @@ the server. Signatures (a context is a row of a [batch, turns] string tensor, pa
                    (latent models only)
 
 Scores are log-probabilities in nats. Inputs are bounded: only the last `--max_turns`
-non-empty turns are kept, utterances are cut to 30 words (and 2,000 characters before
-tokenising), invalid UTF-8 becomes U+FFFD, and an empty context gives an empty response
+non-empty turns are kept, utterances are cut to the word cap the training data was
+preprocessed with (`--max_utterance_words` of `preprocessing.run`, 30 by default; read
+from the run) and 2,000 characters before tokenising, responses to that cap + </s>, invalid UTF-8 becomes U+FFFD, and an empty context gives an empty response
 with score 0. The export is traced on the CPU (a graph traced on a GPU holds cuDNN kernels
 a CPU server cannot run); the module tracks the variables themselves, not the Keras model,
 so TF Serving's session-based C++ loader can restore them. Versions are integers under
@@ -34,16 +35,15 @@ import sys
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS,
-                                   append_utterance, beam_decode, greedy_decode,
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, append_utterance, beam_decode, greedy_decode,
                                    sample_decode)
 from preprocessing.text import tokenize
+from serving import model_card
 from preprocessing.constants import EOS_ID, PAD_ID, UNK_ID
 
 MAX_BEAM = 8
 MAX_SAMPLES = 16
-MAX_CHARS = 2000  # per utterance, before tokenising (30 words never need more)
-MAX_WORDS = 30
+CHARS_PER_WORD = 70  # the character cap before tokenising: 2,100 for 30 words
 WARMUP_FILE = "tf_serving_warmup_requests"
 CONTEXT_SPEC = tf.TensorSpec([None, None], tf.string, name="context")
 
@@ -70,6 +70,8 @@ class ServingModule(tf.Module):
                 tf.lookup.TextFileIndex.LINE_NUMBER), default_value=UNK_ID)
         self.words = tf.constant(run.vocab)
         self.max_turns = max_turns
+        self.max_words = run.max_utterance_words  # the data's cap, not a constant here
+        self.max_response_tokens = self.max_words + 1
         self.length_alpha = length_alpha
         self.has_latent = bool(run.model.latent_names)
         if self.has_latent:  # (saving traces every tf.function the module holds)
@@ -84,8 +86,9 @@ class ServingModule(tf.Module):
         """[N] strings -> ragged [N, (words + 1)] int32 ids ending in </s>."""
         texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace",
                                              replacement_char=0xFFFD)
-        texts = tf.strings.substr(texts, 0, MAX_CHARS, unit="UTF8_CHAR")
-        tokens = tokenize(texts, MAX_WORDS)
+        texts = tf.strings.substr(texts, 0, CHARS_PER_WORD * self.max_words,
+                                  unit="UTF8_CHAR")
+        tokens = tokenize(texts, self.max_words)
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         eos = tf.ones([tf.shape(texts)[0], 1], tf.int64) * EOS_ID
         return tf.cast(tf.concat([ids, eos], axis=1), tf.int32)
@@ -122,7 +125,7 @@ class ServingModule(tf.Module):
     def serve_greedy(self, context):
         utterances, has_context = self._context_ids(context, self.max_turns)
         condition = self.model.response_condition(utterances, sample_latents=False)
-        ids, scores = greedy_decode(self.model, None, MAX_RESPONSE_TOKENS, condition,
+        ids, scores = greedy_decode(self.model, None, self.max_response_tokens, condition,
                                     with_scores=True)
         return {"response": tf.where(has_context, self._text(ids), ""),
                 "score": tf.where(has_context, scores, 0.0)}
@@ -135,7 +138,7 @@ class ServingModule(tf.Module):
 
         def branch(size):
             def search():
-                ids, scores = beam_decode(self.model, None, size, MAX_RESPONSE_TOKENS,
+                ids, scores = beam_decode(self.model, None, size, self.max_response_tokens,
                                           self.length_alpha, condition)
                 pad = MAX_BEAM - size  # one output shape for every branch
                 return (tf.pad(self._text(ids), [[0, 0], [0, pad]]),
@@ -155,7 +158,7 @@ class ServingModule(tf.Module):
         utterances, has_context = self._context_ids(context, self.max_turns)
         n = tf.clip_by_value(num_samples, 1, MAX_SAMPLES)
         tiled = tf.repeat(utterances, n, axis=0)
-        ids, scores = sample_decode(self.model, tiled, temperature, MAX_RESPONSE_TOKENS,
+        ids, scores = sample_decode(self.model, tiled, temperature, self.max_response_tokens,
                                     with_scores=True)
         texts = tf.reshape(self._text(ids), [-1, n])
         scores = tf.reshape(scores, [-1, n])
@@ -234,13 +237,26 @@ def write_models_config(models_root):
     return path
 
 
+def check_export_base(export_base):
+    """Refuses a version folder (models/x/1) or a SavedModel as --export_base: versions go
+    under it, so models/x/1 would nest models/x/1/1 and serve a model named "1"."""
+    base = os.path.normpath(export_base)
+    name = os.path.basename(base)
+    if name.isdigit() or os.path.isfile(os.path.join(base, "saved_model.pb")):
+        parent = os.path.dirname(base) or "."
+        raise ValueError(f"--export_base {export_base} is a version folder; give the "
+                         f"model's folder above it (--export_base {parent}): versions are "
+                         "numbered under it")
+
+
 def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None,
-           length_alpha=DEFAULT_LENGTH_ALPHA):
+           length_alpha=DEFAULT_LENGTH_ALPHA, argv=None):
     """Writes export_base/<next version>/; returns its path."""
     from pipeline.restore import load_run
     if max_turns < 2:
         raise ValueError("--max_turns must be at least 2 (the score signature needs a "
                          "context turn and the response)")
+    check_export_base(export_base)
     run = load_run(model_dir, checkpoint)
     model_name = model_name or os.path.basename(os.path.normpath(export_base))
     with tf.device("/cpu:0"):
@@ -253,6 +269,8 @@ def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=N
     tf.saved_model.save(module, staging, signatures=signatures)
     write_warmup_requests(os.path.join(staging, "assets.extra", WARMUP_FILE), model_name,
                           signatures)
+    model_card.write(os.path.join(staging, "assets.extra"), run, module, model_name,
+                     sorted(signatures), argv)
     os.replace(staging, final)
     write_models_config(os.path.dirname(os.path.abspath(export_base)))
     return final
@@ -274,7 +292,7 @@ def main(argv=None):
     tf.config.set_visible_devices([], "GPU")  # trace a CPU graph, whatever this machine has
     try:
         path = export(args.model_dir, args.export_base, args.checkpoint, args.max_turns,
-                      args.model_name, args.length_alpha)
+                      args.model_name, args.length_alpha, argv)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -3,7 +3,7 @@ import os
 import pytest
 
 # Keep TensorFlow's start-up chatter out of test output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="session")

@@ -52,15 +52,22 @@ TINY_MODEL = {"embedding_dim": 16, "utterance_units": 16, "context_units": 24,
 TINY_OVERRIDE = ",".join(f"model.{k}={v}" for k, v in TINY_MODEL.items())
 
 
-def make_small_dailydialog(root, folder, per_split=(300, 40, 40)):
-    """The first dialogues of each real DailyDialog split, preprocessed (in-process)."""
-    from preprocessing import run
+def small_raw_dailydialog(folder, root=None, per_split=(300, 40, 40)):
+    """The first dialogues of each real DailyDialog split, as raw files under folder/raw."""
+    root = root or corpus_path("dailydialog")
     raw = folder / "raw"
     for split, n in zip(("train", "validation", "test"), per_split):
         (raw / split).mkdir(parents=True)
         with open(os.path.join(root, split, f"dialogues_{split}.txt"), encoding="utf-8") as f:
             lines = [next(f) for _ in range(n)]
         (raw / split / f"dialogues_{split}.txt").write_text("".join(lines), encoding="utf-8")
+    return str(raw)
+
+
+def make_small_dailydialog(root, folder, per_split=(300, 40, 40)):
+    """The first dialogues of each real DailyDialog split, preprocessed (in-process)."""
+    from preprocessing import run
+    raw = small_raw_dailydialog(folder, root, per_split)
     out = str(folder / "data")
     run.run(["--corpus", "dailydialog", "--input", str(raw), "--output", out, *IN_MEMORY_ARGS])
     return out

@@ -20,8 +20,9 @@ CONTEXT = tf.constant([[[4, 5, EOS_ID], [6, EOS_ID, 0]], [[5, EOS_ID, 0], [0, 0,
 @pytest.fixture(scope="module")
 def tiny():
     config = configs.make_config("hred")
+    # (tanh first state: the random model these cases were worked out on)
     config.override({"model": {"embedding_dim": 4, "utterance_units": 5, "context_units": 6,
-                               "decoder_units": 5}})
+                               "decoder_units": 5, "decoder_init_activation": "tanh"}})
     model = build_model(config.model, VOCAB)
     model.build_from_batch({"utterances": tf.concat([CONTEXT, CONTEXT], 1)})
     rng = np.random.default_rng(SEED)  # sharp logits; greedy ends a context with </s>
@@ -31,14 +32,16 @@ def tiny():
     return model
 
 
-def log_prob(model, condition, sequence):
-    """Exact log p(sequence | condition) over the decoder with banned ids excluded."""
+def log_prob(model, condition, sequence, max_length=31):
+    """Exact log p(sequence | condition) over the decoder with banned ids excluded (and
+    only </s> allowed at token max_length)."""
     from keras_models.decoding import banned_bias
     state = model.decoder.initial_state(condition)
     token, total = tf.constant([BOS_ID]), 0.0
     for step, next_id in enumerate(sequence):
         logits, state = model.decoder.step(token, state)
-        total += float(tf.nn.log_softmax(logits + banned_bias(VOCAB, step))[0, next_id])
+        total += float(tf.nn.log_softmax(logits + banned_bias(VOCAB, step, max_length))[
+            0, next_id])
         token = tf.constant([next_id])
     return total
 
@@ -62,7 +65,7 @@ def test_wide_beam_finds_the_exhaustive_best(tiny, row):
     words, max_length = (4, 5, 6), 3
     candidates = [(*prefix, EOS_ID) for n in range(1, max_length)  # at least one word
                   for prefix in itertools.product(words, repeat=n)]
-    scored = {c: log_prob(tiny, condition, c) for c in candidates}
+    scored = {c: log_prob(tiny, condition, c, max_length) for c in candidates}
     ranking = sorted(scored, key=scored.get, reverse=True)
     ids, scores = beam_decode(tiny, None, beam_size=len(candidates), max_length=max_length,
                               condition=condition)
@@ -128,5 +131,20 @@ def test_greedy_and_sample_scores_are_the_responses_log_probabilities(tiny):
                                       with_scores=True)):
         for row in range(2):
             tokens = [int(t) for t in ids[row].numpy() if t != PAD_ID]
-            expected = log_prob(tiny, condition[row:row + 1], tokens)
+            expected = log_prob(tiny, condition[row:row + 1], tokens, 6)
             assert float(scores[row]) == pytest.approx(expected, abs=1e-4)
+
+
+def test_every_decoder_ends_with_eos_at_the_length_cap(tiny):
+    boosted = tiny.decoder.projection.bias
+    saved = boosted.numpy()
+    boosted.assign(saved - 50.0 * (np.arange(VOCAB) == EOS_ID))  # </s> all but impossible
+    try:
+        for ids in (greedy_decode(tiny, CONTEXT, max_length=4),
+                    sample_decode(tiny, CONTEXT, max_length=4, seed=1),
+                    beam_decode(tiny, CONTEXT, beam_size=3, max_length=4)[0][:, 0]):
+            ids = ids.numpy()
+            assert ids.shape[1] == 4 and (ids[:, 3] == EOS_ID).all()  # 3 words, then </s>
+            assert (ids[:, :3] != EOS_ID).all()
+    finally:
+        boosted.assign(saved)

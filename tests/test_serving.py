@@ -90,6 +90,51 @@ def test_fresh_process_runs_every_signature_and_matches_the_model(trained_runs, 
         assert np.array(signatures["encode"]["mean"]).shape == (3, dim)
 
 
+def test_each_export_carries_a_model_card(trained_runs, exports):
+    card = json.load(open(os.path.join(exports["vhcr_ud"], "assets.extra",
+                                       "model_card.json")))
+    assert (card["model_name"], card["preset"], card["architecture"]) == ("vhcr_ud", "vhcr_ud",
+                                                                         "vhcr")
+    assert card["limits"] == {"max_turns": 10, "max_words_per_utterance": 30,
+                              "max_response_tokens": 31, "beam_length_alpha": 0.6}
+    assert card["data"]["corpus"] == "dailydialog"
+    assert card["data"]["preprocessing"]["max_utterance_words"] == 30
+    assert card["commands"]["train"].startswith("python") and "--model vhcr_ud" in \
+        card["commands"]["train"]
+    assert set(card["signatures"]) == {"serving_default", "beam", "sample", "score", "encode"}
+    assert "# vhcr_ud: vhcr_ud" in open(os.path.join(exports["vhcr_ud"], "assets.extra",
+                                                     "model_card.md")).read()
+
+
+def test_export_applies_the_word_cap_the_data_was_made_with(small_data, tmp_path):
+    """Data preprocessed with --max_utterance_words 6 is trained and served at 6 words."""
+    from tests.helpers import IN_MEMORY_ARGS, TINY_OVERRIDE, small_raw_dailydialog
+    from preprocessing import run
+    data = str(tmp_path / "data")
+    run.run(["--corpus", "dailydialog", "--input", small_raw_dailydialog(tmp_path),
+             "--output", data, "--max_utterance_words", "6", "--max_slice_words", "40",
+             *IN_MEMORY_ARGS])
+    model_dir = str(tmp_path / "hred")
+    trained = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "--model", "hred", "--data", data,
+         "--model_dir", model_dir, "--progress", "none", "--params_override",
+         TINY_OVERRIDE + ",data.batch_size=8,train.epochs=1,train.steps_per_epoch=2,"
+         "train.validation_steps=1,train.sample_responses=0"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    path = export.export(model_dir, str(tmp_path / "models" / "hred"))
+    card = json.load(open(os.path.join(path, "assets.extra", "model_card.json")))
+    assert card["limits"]["max_words_per_utterance"] == 6
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["score"](context=tf.constant([["hello ."]]),
+                                     response=tf.constant([" ".join(["word"] * 20)]))
+    assert float(out["words"][0]) == 7.0  # 6 words + </s>, as in training
+    beam = loaded.signatures["beam"](context=tf.constant([["hello ."]]),
+                                     beam_size=tf.constant(2))
+    responses = [r.decode("utf-8") for r in beam["responses"].numpy().ravel()]
+    assert responses and all(len(r.split()) <= 6 for r in responses)
+
+
 def test_score_signature_equals_the_model_bound(trained_runs, exports):
     loaded = tf.saved_model.load(exports["hred"])  # HRED: exact, no sampling
     run = load_run(str(trained_runs / "hred"))

@@ -92,7 +92,12 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     step = int(resumed.stderr.split("at step ")[1].split()[0])
     assert 4 <= step < 36 and step % 4 == 0  # a backup every 4 steps
     rows = read_log(model_dir)
-    assert int(float(rows[-1]["global_step"])) == 36  # exactly the planned number of steps
+    # Every epoch end (validation, checkpoints, CSV row, TensorBoard) at the global step an
+    # uninterrupted run has it: no replayed epoch, no duplicate row, no step past the plan.
+    assert [int(float(r["global_step"])) for r in rows] == [12, 24, 36]
+    from tests.test_run_safety import event_steps
+    validation = os.path.join(model_dir, "logs", "validation")
+    assert sorted(set(event_steps(validation, "epoch_nll_bound"))) == [12, 24, 36]
     for name in ("config.yaml", "vocab.txt", "checkpoints/best.weights.h5",
                  "checkpoints/last.weights.h5"):
         assert os.path.isfile(os.path.join(model_dir, name)), name

@@ -1,0 +1,192 @@
+"""Runs that cannot silently lose, mix or misreport: TensorBoard on the global step, run
+records that refuse another run, validated options, and errors that name the file."""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from pipeline import train
+from serving import client, export
+from tests.helpers import REPO_ROOT, TINY_OVERRIDE
+
+FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.validation_steps=2,"
+        "train.sample_responses=1,train.epochs=2,train.steps_per_epoch=3")
+
+
+def train_run(data_dir, model_dir, preset="vhcr_ud", override=FAST, cwd=REPO_ROOT, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "--model", preset, "--data", data_dir,
+         "--model_dir", model_dir, "--params_override", override, "--progress", "epoch",
+         *extra], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def snapshot(model_dir):
+    """{relative path: (size, mtime)} of every file in a run directory."""
+    out = {}
+    for path in glob.glob(os.path.join(model_dir, "**"), recursive=True):
+        if os.path.isfile(path):
+            stat = os.stat(path)
+            out[os.path.relpath(path, model_dir)] = (stat.st_size, stat.st_mtime_ns)
+    return out
+
+
+def event_steps(folder, tag):
+    """Steps at which `tag` was written in the event files of `folder`."""
+    steps = []
+    for path in sorted(glob.glob(os.path.join(folder, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            steps += [event.step for v in event.summary.value if v.tag == tag]
+    return steps
+
+
+@pytest.fixture(scope="module")
+def finished_run(small_data, tmp_path_factory):
+    model_dir = str(tmp_path_factory.mktemp("safety") / "run")
+    result = train_run(small_data, model_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return model_dir
+
+
+def test_epoch_end_summaries_reach_tensorboard_on_the_global_step(finished_run):
+    # 3 steps per epoch and update_freq 50: Keras alone would drop every epoch-end summary.
+    logs = os.path.join(finished_run, "logs")
+    assert event_steps(os.path.join(logs, "validation"), "epoch_nll_bound") == [3, 6]
+    assert event_steps(os.path.join(logs, "train"), "epoch_loss") == [3, 6]
+    assert event_steps(os.path.join(logs, "samples"), "sample_responses") == [3, 6]
+
+
+def test_rerunning_a_finished_run_changes_nothing(small_data, finished_run):
+    before = snapshot(finished_run)
+    result = train_run(small_data, finished_run)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "is finished (all planned steps at step 6 of 6); nothing to do" in result.stdout
+    assert snapshot(finished_run) == before
+
+
+def test_another_preset_config_or_vocabulary_is_refused_untouched(small_data, finished_run,
+                                                                  tmp_path):
+    before = snapshot(finished_run)
+    other_preset = train_run(small_data, finished_run, "hred")
+    assert other_preset.returncode == 2
+    assert "--model: vhcr_ud there, hred now" in other_preset.stderr
+    assert "give a new --model_dir" in other_preset.stderr
+    other_config = train_run(small_data, finished_run, "vhcr_ud",
+                             FAST + ",train.learning_rate=0.05")
+    assert other_config.returncode == 2
+    assert "train.learning_rate: 0.0001 there, 0.05 now" in other_config.stderr
+
+    swapped = str(tmp_path / "swapped")  # the same data with two words' ids exchanged
+    shutil.copytree(small_data, swapped)
+    vocab = open(os.path.join(swapped, "vocab.txt"), encoding="utf-8").read().split("\n")
+    vocab[10], vocab[11] = vocab[11], vocab[10]
+    open(os.path.join(swapped, "vocab.txt"), "w", encoding="utf-8").write("\n".join(vocab))
+    other_vocab = train_run(swapped, finished_run)
+    assert other_vocab.returncode == 2
+    assert "vocabulary (vocab.txt hash): differs" in other_vocab.stderr
+    assert snapshot(finished_run) == before  # nothing rewritten before the refusal
+
+
+def test_bad_config_values_exit_2_and_write_nothing(small_data, tmp_path, capsys):
+    cases = [("train.learning_rate=-0.1", "train.learning_rate=-0.1 must be > 0"),
+             ("train.epochs=abc", "train.epochs"),
+             ("data.batch_size=0", "data.batch_size=0 must be >= 1"),
+             ("train.epochs", "each override is KEY=VALUE")]
+    for override, message in cases:
+        model_dir = tmp_path / override.replace("=", "_")
+        with pytest.raises(SystemExit) as e:
+            train.main(["--model", "hred", "--data", small_data, "--model_dir", str(model_dir),
+                        "--params_override", override])
+        assert e.value.code == 2, override
+        assert message in capsys.readouterr().err, override
+        assert not model_dir.exists(), override
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "hred", "--data", small_data, "--model_dir",
+                    str(tmp_path / "m"), "--config_file", str(tmp_path / "missing.yaml")])
+    assert e.value.code == 2
+    assert f"--config_file {tmp_path / 'missing.yaml'}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_corrupt_shard_is_named(small_data, tmp_path):
+    data = str(tmp_path / "data")
+    shutil.copytree(small_data, data)
+    shard = sorted(glob.glob(os.path.join(data, "train", "*.tfrecord")))[0]
+    with open(shard, "r+b") as f:
+        f.truncate(60)  # inside the first record
+    result = train_run(data, str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert shard in result.stderr and "python -m preprocessing.run --overwrite" in result.stderr
+
+
+def test_a_truncated_checkpoint_is_named(finished_run, tmp_path):
+    broken = tmp_path / "broken.weights.h5"
+    data = open(os.path.join(finished_run, "checkpoints", "best.weights.h5"), "rb").read()
+    broken.write_bytes(data[:len(data) // 3])
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.evaluate", "--model_dir", finished_run,
+         "--checkpoint", str(broken), "--max_examples", "2"], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert f"{broken} cannot be loaded" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_relative_data_path_resolves_from_where_the_run_was_made(small_data, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    os.symlink(small_data, project / "data")
+    made = train_run("data", "run", "hred", FAST.replace("train.epochs=2", "train.epochs=1"),
+                     str(project))
+    assert made.returncode == 0, made.stderr[-3000:]
+    elsewhere = subprocess.run(
+        [sys.executable, "-m", "pipeline.evaluate", "--model_dir", str(project / "run"),
+         "--modes", "greedy", "--max_examples", "2"], cwd=str(tmp_path),
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=REPO_ROOT))
+    assert elsewhere.returncode == 0, elsewhere.stderr[-3000:]
+
+
+def test_export_refuses_a_version_folder_as_its_base(tmp_path, capsys):
+    base = tmp_path / "models" / "x" / "1"
+    with pytest.raises(SystemExit) as e:
+        export.main(["--model_dir", str(tmp_path / "no_run"), "--export_base", str(base)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a version folder" in err and f"--export_base {base.parent}" in err
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("http://host:8501/co_ss", ("http", "host:8501", "co_ss", None)),
+    ("http://host:8501/v1/models/co_ss", ("http", "host:8501", "co_ss", None)),
+    ("https://host/v1/models/co_ss/versions/3:predict", ("https", "host", "co_ss", "3")),
+    ("grpc://host:8500/co_ss", ("grpc", "host:8500", "co_ss", None)),
+])
+def test_server_addresses_are_parsed_with_urllib(address, expected):
+    assert client.parse_address(address) == expected
+
+
+@pytest.mark.parametrize("address, message", [
+    ("http://host:8501", "name one model"),
+    ("http://host:8501/v1/models/co_ss/extra", "/v1/models/MODEL"),
+    ("ftp://host/co_ss", "expected http://"),
+    ("http:///co_ss", "no host"),
+])
+def test_bad_server_addresses_say_what_is_wrong(address, message):
+    with pytest.raises(ValueError, match=message):
+        client.parse_address(address)
+
+
+def test_unknown_preprocessing_flags_and_runners_exit_2(tmp_path, capsys):
+    from preprocessing import run
+    for argv, message in ((["--vocab-size", "100"], "unrecognized argument '--vocab-size'"),
+                          (["--runner", "NoSuchRunner"], "--runner NoSuchRunner")):
+        with pytest.raises(SystemExit) as e:
+            run.run(["--corpus", "dailydialog", "--output", str(tmp_path / "out"), *argv])
+        assert e.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()
