@@ -33,6 +33,18 @@ setuptools.setup(
         include=["preprocessing*", "keras_models*", "pipeline*", "serving*"]),
     package_data={"pipeline": ["paper_numbers.yaml", "demo.yaml"]},
     install_requires=INSTALL_REQUIRES,
+    # One command per entry point (each is also `python -m MODULE`).
+    entry_points={"console_scripts": [
+        "dialogvae-preprocess=preprocessing.run:main",
+        "dialogvae-train=pipeline.train:main",
+        "dialogvae-evaluate=pipeline.evaluate:main",
+        "dialogvae-report=pipeline.report:main",
+        "dialogvae-study=pipeline.study:main",
+        "dialogvae-latent=pipeline.latent:main",
+        "dialogvae-human-eval=pipeline.human_eval:main",
+        "dialogvae-export=serving.export:main",
+        "dialogvae-chat=serving.chat:main",
+    ]},
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],

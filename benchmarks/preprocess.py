@@ -22,7 +22,8 @@ def plain_loop(input_path, output):
     from preprocessing import schema, text
     from preprocessing.corpora.dailydialog import find_split_files, parse_line
     from preprocessing.slicing import slice_bounds
-    from preprocessing.vocab import SPECIAL_TOKENS, UNK_ID, rank_tokens
+    from preprocessing.constants import SPECIAL_TOKENS, UNK_ID
+    from preprocessing.vocab import rank_tokens
 
     tokenized = {}
     for split, path in find_split_files(input_path).items():

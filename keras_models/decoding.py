@@ -154,14 +154,3 @@ def converse(respond_fn, context, turns, z_conv=None):
         responses.append(response)
         context = append_utterance(context, response)
     return responses
-
-
-def ids_to_text(ids, vocab):
-    """Token ids (stops at </s> or padding) -> a space-joined string."""
-    words = []
-    for i in ids:
-        i = int(i)
-        if i in (EOS_ID, PAD_ID):
-            break
-        words.append(vocab[i])
-    return " ".join(words)

@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_models.decoding import greedy_decode, ids_to_text
+from keras_models.decoding import greedy_decode
 from pipeline import likelihood
+from preprocessing.codec import ids_to_text
 
 log = logging.getLogger("dialogvae")
 

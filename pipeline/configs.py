@@ -199,6 +199,19 @@ PRESETS = {
 for _name, _make in PRESETS.items():
     _make.name = _name
 
+# Each preset's row name in its paper's tables (and in every report and study), and the
+# rows of each paper's tables in the papers' order. The VHCR figure rows (vhred_ud,
+# vhred_zonly) are trained by studies for Figs. 2 and 4 but are no table's row.
+ROW_NAMES = {"hred": "HRED", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
+             "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d", "vhred_ud": "VHRED + u.d",
+             "vhred_zonly": "VHRED, decoder on z only", "kla": "KLA", "kla_do": "KLA+DO",
+             "kla_bow": "KLA+BOW", "fb": "FB", "fb_all": "FB-all", "co": "CO",
+             "co_do": "CO+DO", "co_ss": "CO+SS", "co_ss_joint": "CO+SS(joint)"}
+TABLE_ROWS = {"co": ("hred", "kla", "kla_do", "kla_bow", "fb", "fb_all", "co", "co_do",
+                     "co_ss", "co_ss_joint"),
+              "vhcr": ("hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud")}
+assert set(ROW_NAMES) == set(PRESETS)
+
 
 # Allowed values of the options that take one of a few words.
 CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),

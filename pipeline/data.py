@@ -10,8 +10,8 @@ import os
 import tensorflow as tf
 
 from preprocessing import schema
-from preprocessing.constants import MANIFEST
-from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
+from preprocessing.codec import with_eos
+from preprocessing.constants import MANIFEST, VOCAB_FILE, load_vocab
 
 BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 28, 32)  # longest utterance incl. </s>
 
@@ -72,9 +72,7 @@ def _to_dense(example, max_turns, with_ids=False):
     utterances = example[schema.UTTERANCES]
     if max_turns:
         utterances = utterances[:max_turns]
-    eos = tf.fill([utterances.nrows(), 1], tf.constant(EOS_ID, tf.int64))
-    utterances = tf.concat([utterances, eos], axis=1)
-    dense = {"utterances": tf.cast(utterances.to_tensor(), tf.int32)}
+    dense = {"utterances": tf.cast(with_eos(utterances).to_tensor(), tf.int32)}
     if with_ids:  # "dialogue_id:slice_index", stable across runs on the same data
         dense["example_id"] = tf.strings.join(
             [example[schema.DIALOGUE_ID], tf.strings.as_string(example[schema.SLICE_INDEX])],

@@ -32,11 +32,11 @@ import time
 import tensorflow as tf
 
 from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, beam_decode,
-                                   converse,
-                                   greedy_decode, ids_to_text, respond, sample_decode)
+                                   converse, greedy_decode, respond, sample_decode)
 from pipeline import cli, data, eval_files, likelihood, metrics
 from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
+from preprocessing.codec import ids_to_text
 
 log = logging.getLogger("dialogvae")
 MODES = ("greedy", "beam", "sample")

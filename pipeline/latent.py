@@ -24,10 +24,10 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from keras_models.decoding import converse, greedy_decode, ids_to_text, respond
+from keras_models.decoding import converse, greedy_decode, respond
 from pipeline import data
-from pipeline.conversation_text import encode_context
 from pipeline.restore import load_run
+from preprocessing.codec import ids_to_text
 from preprocessing.constants import PAD_ID
 
 
@@ -35,7 +35,7 @@ def opening(run, text, split="test"):
     """[1, T, L] ids of the given utterances (" __eou__ "-separated), or of the first
     utterance of the first slice of `split`."""
     if text:
-        return encode_context(text.split(" __eou__ "), run.vocab, run.max_utterance_words)
+        return run.codec.encode_context(text.split(" __eou__ "))
     batch = next(iter(data.make_dataset(run.config.data.data_dir, split, 1, training=False)))
     return batch["utterances"][:, :1].numpy()
 
@@ -146,9 +146,15 @@ def nn_separability(vectors, metadata):
 
 
 def write_projector(out_dir, vectors, metadata):
-    """A TensorBoard projector embedding (checkpoint + metadata.tsv + config)."""
+    """A TensorBoard projector embedding (checkpoint + metadata.tsv + config), with an
+    event file beside it: TensorBoard's projector reads configs only in the folders it
+    lists as runs, and a folder is a run when it holds an event file."""
     from tensorboard.plugins import projector
     os.makedirs(out_dir, exist_ok=True)
+    writer = tf.summary.create_file_writer(out_dir)
+    with writer.as_default():
+        tf.summary.text("latent_projector", f"{len(vectors)} latent samples", step=0)
+    writer.close()
     with open(os.path.join(out_dir, "metadata.tsv"), "w", encoding="utf-8") as f:
         f.write("group\tresponse\n")
         for group, text in metadata:
@@ -212,15 +218,18 @@ def main(argv=None):
             result = fixed_zconv(run, context, args.conversations, args.turns, args.seed)
         else:
             out = args.out or os.path.join(args.model_dir, "latent")
+            os.makedirs(out, exist_ok=True)
             vectors, metadata = latent_cloud(run, context, args.neighbours,
                                              args.posterior_samples, args.prior_samples,
                                              args.pool)
-            write_projector(os.path.join(out, "projector"), vectors, metadata)
+            # Beside the run's training logs, so `tensorboard --logdir MODEL_DIR` shows it.
+            projector_dir = os.path.join(args.model_dir, "logs", "latent_projector")
+            write_projector(projector_dir, vectors, metadata)
             write_tsne_png(os.path.join(out, "tsne.png"), vectors, metadata, args.seed)
-            result = {"samples": len(vectors), "projector": os.path.join(out, "projector"),
+            result = {"samples": len(vectors), "projector": projector_dir,
                       "png": os.path.join(out, "tsne.png"),
                       "nn_separability": nn_separability(vectors, metadata),
-                      "tensorboard": f"tensorboard --logdir {os.path.join(out, 'projector')}"}
+                      "tensorboard": f"tensorboard --logdir {args.model_dir}"}
             with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
                 json.dump(result, f, indent=1)
     except (FileNotFoundError, ValueError) as e:

@@ -20,18 +20,15 @@ from collections import defaultdict
 
 import yaml
 
-from pipeline import eval_files
+from pipeline import configs, eval_files
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
 REFERENCE_NAMES = {"constant": "*constant reply*", "random_gold": "*random gold reply*",
                    "retrieval": "*retrieval reply*"}
 
-# Preset -> the paper's row name, per paper table family.
-CO_ROWS = {"hred": "HRED", "kla": "KLA", "kla_do": "KLA+DO", "kla_bow": "KLA+BOW",
-           "fb": "FB", "fb_all": "FB-all", "co": "CO", "co_do": "CO+DO", "co_ss": "CO+SS",
-           "co_ss_joint": "CO+SS(joint)"}
-VHCR_ROWS = {"hred": "HRED", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
-             "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d"}
+# Preset -> the paper's row name, per paper table family (configs holds both).
+CO_ROWS = {p: configs.ROW_NAMES[p] for p in configs.TABLE_ROWS["co"]}
+VHCR_ROWS = {p: configs.ROW_NAMES[p] for p in configs.TABLE_ROWS["vhcr"]}
 VHCR_KL_ROWS = {"vhred_wd": "VHRED", "vhcr_ud": "VHCR"}  # Table 2: VHRED+w.d. vs VHCR+u.d.
 PRESETS = sorted(set(CO_ROWS) | set(VHCR_ROWS))
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 import yaml
 
 from pipeline import configs
+from preprocessing.codec import Codec
 from preprocessing.constants import EOS_ID, MANIFEST, VOCAB_FILE, load_vocab
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
@@ -53,6 +54,11 @@ class TrainedRun:
     def max_utterance_words(self):
         return int(self.data_options.get("max_utterance_words",
                                          DEFAULT_DATA_OPTIONS["max_utterance_words"]))
+
+    @property
+    def codec(self):
+        """Text <-> ids as the run's data was made (its vocabulary and word cap)."""
+        return Codec(self.vocab, self.max_utterance_words)
 
 
 def data_options(model_dir, config):

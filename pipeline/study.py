@@ -30,7 +30,6 @@ import time
 import yaml
 
 from pipeline import cli, configs, data, study_report
-from pipeline.report import CO_ROWS, VHCR_ROWS
 
 log = logging.getLogger("dialogvae")
 STATE_FILE = "study.json"
@@ -50,8 +49,8 @@ class Study:
         return self.rows + self.figure_rows
 
 
-CO_STUDY_ROWS = tuple(CO_ROWS)
-VHCR_STUDY_ROWS = tuple(VHCR_ROWS)
+CO_STUDY_ROWS = configs.TABLE_ROWS["co"]
+VHCR_STUDY_ROWS = configs.TABLE_ROWS["vhcr"]
 # Small budgets sized to run a whole study in <= 75 minutes on 2 CPU cores (README of each
 # study gives the measured time): CO's 10 rows at 600 steps (each epoch one 100-step AE or
 # CVAE phase); VHCR's 5 rows and its two figure rows (VHRED + u.d. for Fig. 4, VHRED with

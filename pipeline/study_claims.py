@@ -4,11 +4,8 @@ rows: held, not held, or not measurable, with the numbers and the figure that de
 Every test is fixed here before any run, written from the claim's wording; a claim is
 never re-read to suit a result. A claim without a test here is "not measurable".
 """
-CO_NAMES = {"hred": "HRED", "kla": "KLA", "kla_do": "KLA+DO", "kla_bow": "KLA+BOW",
-            "fb": "FB", "fb_all": "FB-all", "co": "CO", "co_do": "CO+DO", "co_ss": "CO+SS",
-            "co_ss_joint": "CO+SS(joint)", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
-            "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d", "vhred_ud": "VHRED + u.d",
-            "vhred_zonly": "VHRED, decoder on z only"}
+from pipeline.configs import ROW_NAMES, TABLE_ROWS
+
 HELD, NOT_HELD, NOT_MEASURABLE = "held", "not held", "not measurable"
 VANISHED_SHARE = 0.5  # "KL vanishes / falls": the last value below this share of the peak
 CLEARLY_ABOVE_ZERO = 0.01  # nats per word: the training monitor's collapse threshold
@@ -37,7 +34,7 @@ class Rows:
 
 
 def _name(preset):
-    return CO_NAMES.get(preset, preset)
+    return ROW_NAMES.get(preset, preset)
 
 
 def _ordering(rows, presets, key, digits=2):
@@ -65,7 +62,7 @@ def _vanishing(rows, preset, column="val_kl_utt"):
 
 # ----- CO paper ------------------------------------------------------------------------
 def co_lowest_nll(rows):
-    present, text = _ordering(rows, CO_NAMES, "nll_bound_per_slice")
+    present, text = _ordering(rows, TABLE_ROWS["co"], "nll_bound_per_slice")
     if "co_ss" not in present or len(present) < 2:
         return _missing("co_ss")
     return (_verdict(present[0] == "co_ss"),
@@ -146,7 +143,7 @@ def co_tsne(rows):
 
 
 # ----- VHCR paper ----------------------------------------------------------------------
-VHCR_ROWS = ("hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud")
+VHCR_ROWS = TABLE_ROWS["vhcr"]
 
 
 def vhcr_hred_lowest(rows):
@@ -328,7 +325,7 @@ def findings(study, rows):
                    "response is decoded from another response's context; 0 = the context is "
                    "ignored): " + ", ".join(f"{_name(p)} {g:.3f}" for p, g in gains) + ".")
     key = "nll_bound_per_slice" if study.paper == "co" else "nll_bound"
-    present, text = _ordering(r, CO_NAMES, key, 2 if study.paper == "co" else 4)
+    present, text = _ordering(r, TABLE_ROWS[study.paper], key, 2 if study.paper == "co" else 4)
     if present:
         where = (f"; CO+SS is {present.index('co_ss') + 1} of {len(present)}"
                  if "co_ss" in present else "")

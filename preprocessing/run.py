@@ -28,7 +28,8 @@ from preprocessing.slicing import check_slice_options
 from preprocessing.splits import parse_ratios
 from preprocessing.transforms import (
     METRICS_NAMESPACE, AssignSplit, EncodeAndSlice, SumCounts, TokenizeDialogues)
-from preprocessing.vocab import VOCAB_FILE, BuildVocabulary
+from preprocessing.constants import VOCAB_FILE
+from preprocessing.vocab import BuildVocabulary
 
 FORMAT_VERSION = 1
 

@@ -13,7 +13,7 @@ from preprocessing import splits as splits_lib
 from preprocessing.corpora.common import REJECTED, reject
 from preprocessing.records import Reason, TokenizedDialogue
 from preprocessing.slicing import slice_bounds
-from preprocessing.vocab import UNK_ID
+from preprocessing.constants import UNK_ID
 
 METRICS_NAMESPACE = "dialogvae"
 STATS = "stats"
@@ -108,17 +108,19 @@ class _EncodeAndSlice(beam.DoFn):
         self._corpus = corpus
         self._max_slice_words = max_slice_words
         self._vocab = None
-        self._ids = None
+        self._codec = None
 
     def setup(self):
         from preprocessing import schema  # imports TensorFlow's protos
+        from preprocessing.codec import Codec  # imports TensorFlow (the tokenizer)
         self._make_example = schema.make_example
+        self._make_codec = Codec
 
     def process(self, dialogue, vocab):
         if self._vocab is not vocab:  # the side input is the same object per worker
             self._vocab = vocab
-            self._ids = {token: i for i, token in enumerate(vocab)}
-        ids = [[self._ids.get(t, UNK_ID) for t in u] for u in dialogue.utterances]
+            self._codec = self._make_codec(vocab)
+        ids = [self._codec.token_ids(u) for u in dialogue.utterances]
         lengths = [len(u) for u in ids]
         bounds = slice_bounds(lengths, self._max_slice_words)
         histogram = {}

@@ -1,11 +1,10 @@
 """Vocabulary: the Beam transform that builds it (special tokens and vocab.txt reading
-live in the Beam-free `preprocessing.constants`, re-exported here)."""
+live in the Beam-free `preprocessing.constants`)."""
 import collections
 
 import apache_beam as beam
 
-from preprocessing.constants import (  # noqa: F401  (re-exported)
-    BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID, VOCAB_FILE, load_vocab)
+from preprocessing.constants import SPECIAL_TOKENS
 
 
 def rank_tokens(counts, vocab_size, min_count=1):

@@ -37,9 +37,9 @@ import tensorflow as tf
 
 from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, append_utterance, beam_decode, greedy_decode,
                                    sample_decode)
-from preprocessing.text import tokenize
+from preprocessing.codec import lookup_table
 from serving import model_card
-from preprocessing.constants import EOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import EOS_ID, PAD_ID
 
 MAX_BEAM = 8
 MAX_SAMPLES = 16
@@ -64,13 +64,11 @@ class ServingModule(tf.Module):
         self.model_variables = [v.value if hasattr(v, "value") else v
                                 for v in run.model.variables]
         self.vocab_asset = tf.saved_model.Asset(os.path.join(run.model_dir, "vocab.txt"))
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                self.vocab_asset, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
-                tf.lookup.TextFileIndex.LINE_NUMBER), default_value=UNK_ID)
+        self.table = lookup_table(self.vocab_asset)
         self.words = tf.constant(run.vocab)
+        self._codec = run.codec  # the run's vocabulary and word cap (plain Python)
         self.max_turns = max_turns
-        self.max_words = run.max_utterance_words  # the data's cap, not a constant here
+        self.max_words = self._codec.max_words  # the data's cap, not a constant here
         self.max_response_tokens = self.max_words + 1
         self.length_alpha = length_alpha
         self.has_latent = bool(run.model.latent_names)
@@ -88,10 +86,7 @@ class ServingModule(tf.Module):
                                              replacement_char=0xFFFD)
         texts = tf.strings.substr(texts, 0, CHARS_PER_WORD * self.max_words,
                                   unit="UTF8_CHAR")
-        tokens = tokenize(texts, self.max_words)
-        ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
-        eos = tf.ones([tf.shape(texts)[0], 1], tf.int64) * EOS_ID
-        return tf.cast(tf.concat([ids, eos], axis=1), tf.int32)
+        return self._codec.tf_encode(texts, self.table)
 
     def _context_ids(self, context, keep_turns):
         """[B, turns] strings -> ([B, T >= 1, L] ids, has_context [B]). Empty turns are
@@ -113,12 +108,7 @@ class ServingModule(tf.Module):
 
     def _text(self, ids):
         """[..., L] ids -> [...] strings: words up to </s>, joined by spaces."""
-        shape = tf.shape(ids)[:-1]
-        flat = tf.reshape(ids, [-1, tf.shape(ids)[-1]])
-        before_eos = tf.cumsum(tf.cast(flat == EOS_ID, tf.int32), -1, exclusive=True) == 0
-        keep = before_eos & (flat != EOS_ID) & (flat != PAD_ID)
-        words = tf.ragged.boolean_mask(tf.gather(self.words, flat), keep)
-        return tf.reshape(tf.strings.reduce_join(words, axis=-1, separator=" "), shape)
+        return self._codec.tf_text(ids, self.words)
 
     # ----- signatures ----------------------------------------------------------------------
     @tf.function(input_signature=[CONTEXT_SPEC])

@@ -9,7 +9,7 @@ from keras_models import build_model
 from keras_models.decoding import (append_utterance, beam_decode, greedy_decode,
                                    response_lengths, sample_decode)
 from pipeline import configs
-from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SEED = 0
 EOS_BOOST = 2.0

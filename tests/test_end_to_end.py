@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from preprocessing import run, schema, text
 from preprocessing.corpora.dailydialog import find_split_files, parse_line
-from preprocessing.vocab import SPECIAL_TOKENS, UNK, load_vocab
+from preprocessing.constants import SPECIAL_TOKENS, UNK, load_vocab
 from tests.helpers import corpus_path
 
 

@@ -244,7 +244,14 @@ def test_latent_cloud_writes_a_loadable_projector_and_png(runs, tmp_path):
     vectors, metadata = latent.latent_cloud(run, query, neighbours=3, posterior_samples=4,
                                             prior_samples=20, pool=40)
     assert vectors.shape == (20 + 3 * 4, run.config.model.latent_dim)
-    latent.write_projector(str(tmp_path / "projector"), vectors, metadata)
+    latent.write_projector(str(tmp_path / "logs" / "projector"), vectors, metadata)
+    # TensorBoard pointed at the run folder lists the projector's folder as a run, which
+    # is where its projector plugin looks for projector_config.pbtxt.
+    from tensorboard.backend.event_processing import plugin_event_multiplexer
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(tmp_path))
+    assert os.path.join("logs", "projector") in multiplexer.RunPaths()
+    os.rename(tmp_path / "logs" / "projector", tmp_path / "projector")
     checkpoint = tf.train.latest_checkpoint(str(tmp_path / "projector"))
     loaded = tf.train.load_variable(checkpoint, "embedding/.ATTRIBUTES/VARIABLE_VALUE")
     np.testing.assert_allclose(loaded, vectors)

@@ -8,7 +8,7 @@ from keras_models import build_model, losses
 from keras_models.decoding import greedy_decode
 from keras_models.layers import word_drop
 from pipeline import configs, data
-from preprocessing.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from tests.helpers import TINY_MODEL
 
 

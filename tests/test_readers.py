@@ -1,8 +1,11 @@
 """Each corpus reader on real files from ../shared/datasets (or on its documented format)."""
 import collections
 import json
+import os
 
 import pytest
+from apache_beam.io.filesystem import FileMetadata, MatchResult
+from apache_beam.io.localfilesystem import LocalFileSystem
 
 from preprocessing.corpora import ReadCornell, ReadDailyDialog, ReadJsonl, ReadSwitchboard, ReadUbuntu
 from preprocessing.corpora.common import InputError, split_from_filename
@@ -147,3 +150,62 @@ def test_dailydialog_requires_all_three_split_files(tmp_path):
     (tmp_path / "train" / "dialogues_train.txt").write_text("a __eou__ b __eou__\n")
     with pytest.raises(InputError, match="validation, test"):
         ReadDailyDialog(str(tmp_path))
+
+
+class RemoteFileSystem(LocalFileSystem):
+    """A non-local scheme (remote://) served from a local folder: what a gs:// or s3://
+    input asks of the readers (no os.path calls, Beam's match/open only)."""
+
+    ROOT = None
+
+    @classmethod
+    def scheme(cls):
+        return "remote"
+
+    def _local(self, path):
+        return path.replace("remote://", RemoteFileSystem.ROOT + "/", 1)
+
+    def _remote(self, path):
+        return path.replace(RemoteFileSystem.ROOT + "/", "remote://", 1)
+
+    def join(self, base, *paths):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in paths)])
+
+    def match(self, patterns, limits=None):
+        results = super().match([self._local(p) for p in patterns], limits)
+        return [MatchResult(pattern, [FileMetadata(self._remote(m.path), m.size_in_bytes,
+                                                   m.last_updated_in_seconds)
+                                      for m in r.metadata_list if not os.path.isdir(m.path)])
+                for pattern, r in zip(patterns, results)]
+
+    def open(self, path, *args, **kwargs):
+        return super().open(self._local(path), *args, **kwargs)
+
+    def exists(self, path):
+        return os.path.exists(self._local(path))
+
+
+def test_readers_find_and_read_inputs_through_beam_filesystems(tmp_path):
+    """A jsonl folder and a DailyDialog layout on a non-local scheme: files are found with
+    FileSystems.match and read with FileSystems.open, rejections keep their file:line."""
+    store = tmp_path / "store"
+    (store / "chats").mkdir(parents=True)
+    (store / "chats" / "train.jsonl").write_text(
+        json.dumps({"id": "a", "turns": ["hi .", "hello ."]}) + "\n\n", encoding="utf-8")
+    (store / "chats" / "test.jsonl").write_text(
+        json.dumps({"id": "b", "turns": ["bye ."]}) + "\n", encoding="utf-8")
+    for split in ("train", "validation", "test"):
+        (store / "dd" / split).mkdir(parents=True)
+        (store / "dd" / split / f"dialogues_{split}.txt").write_text(
+            "Hi . __eou__ Hello ! __eou__\n", encoding="utf-8")
+    RemoteFileSystem.ROOT = str(store)
+    dialogues, rejections = read(ReadJsonl("remote://chats"), tmp_path / "a")
+    assert sorted((d.id, d.split, d.source) for d in dialogues) == [
+        ("a", "train", "remote://chats/train.jsonl:1"),
+        ("b", "test", "remote://chats/test.jsonl:1")]
+    assert [r.source for r in rejections] == ["remote://chats/train.jsonl:2"]  # blank line
+    dialogues, _ = read(ReadDailyDialog("remote://dd"), tmp_path / "b")
+    assert sorted(d.source for d in dialogues) == [
+        f"remote://dd/{s}/dialogues_{s}.txt:1" for s in ("test", "train", "validation")]
+    with pytest.raises(InputError, match="does not exist"):
+        ReadJsonl("remote://nothing_here")

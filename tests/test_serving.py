@@ -14,8 +14,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
-from keras_models.decoding import greedy_decode, ids_to_text
-from pipeline.conversation_text import encode_context
+from keras_models.decoding import greedy_decode
+from preprocessing.codec import ids_to_text
 from pipeline.restore import load_run
 from serving import chat, client, export
 from tests.helpers import REPO_ROOT
@@ -44,7 +44,7 @@ def fresh(path, *flags):
 
 
 def in_process_greedy(run, context):
-    ids = encode_context([u for u in context if u], run.vocab)
+    ids = run.codec.encode_context([u for u in context if u])
     condition = run.model.response_condition(ids, sample_latents=False)
     return ids_to_text(greedy_decode(run.model, None, condition=condition)[0], run.vocab)
 
@@ -140,7 +140,7 @@ def test_score_signature_equals_the_model_bound(trained_runs, exports):
     run = load_run(str(trained_runs / "hred"))
     out = loaded.signatures["score"](context=tf.constant([["where do you live ?"]]),
                                      response=tf.constant(["in the city ."]))
-    ids = encode_context(["where do you live ?", "in the city ."], run.vocab)
+    ids = run.codec.encode_context(["where do you live ?", "in the city ."])
     nll, words = run.model.score_responses(ids)
     assert float(out["words"][0]) == float(words[0]) == 5.0
     assert float(out["nll"][0]) == pytest.approx(float(nll[0]), rel=1e-5)

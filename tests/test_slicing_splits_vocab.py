@@ -8,7 +8,8 @@ import pytest
 from preprocessing.records import TokenizedDialogue
 from preprocessing.slicing import check_slice_options, slice_bounds
 from preprocessing.splits import hash_split, parse_ratios
-from preprocessing.vocab import SPECIAL_TOKENS, BuildVocabulary, rank_tokens
+from preprocessing.constants import SPECIAL_TOKENS
+from preprocessing.vocab import BuildVocabulary, rank_tokens
 from tests.helpers import run_and_collect
 
 

@@ -1,5 +1,9 @@
-"""Helpers shared by the corpus readers: file discovery, line reading, decoding."""
-import glob
+"""Helpers shared by the corpus readers: file discovery, line reading, decoding.
+
+Inputs are found and read through Beam's filesystem API (`FileSystems.match`, `.open`),
+so `--input gs://bucket/dailydialog` (with apache-beam[gcp]), `s3://`, `hdfs://` and
+local paths all work; a remote store has no folders, only objects under a prefix.
+"""
 import os
 import re
 
@@ -15,19 +19,51 @@ class InputError(ValueError):
     """A problem with the input path or an option; the message says what to pass."""
 
 
+def _matches(pattern):
+    """Sorted paths matching a Beam filesystem pattern ([] when none, or no such store)."""
+    try:
+        return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    except Exception:  # Beam raises BeamIOError for "nothing matched", ValueError for a scheme
+        return []
+
+
+def join(root, *parts):
+    return FileSystems.join(root, *parts)
+
+
+def is_file(path):
+    """A file (an object, on a remote store), not a folder or prefix."""
+    if "://" not in path:
+        return os.path.isfile(path)
+    return _matches(path) == [path]
+
+
+def is_folder(path):
+    """A local folder, or a remote prefix with objects under it."""
+    if "://" not in path:
+        return os.path.isdir(path)
+    return bool(_matches(join(path, "*")) or _matches(join(path, "**")))
+
+
+def list_files(root, pattern="*"):
+    """Sorted files under `root` (at any depth) whose name matches `pattern`."""
+    found = _matches(join(root, pattern)) + _matches(join(root, "**", pattern))
+    return sorted(p for p in set(found) if is_file(p))
+
+
 def require_path(path, corpus):
     if not path:
         raise InputError(f"--input is required for corpus {corpus!r}")
-    if not os.path.exists(path):
+    if not (is_file(path) or is_folder(path)):
         raise InputError(f"--input {path!r} does not exist (corpus {corpus!r})")
     return path
 
 
 def find_files(root, pattern, corpus, expected):
-    """Sorted files under `root` matching a recursive glob; InputError if none."""
-    if os.path.isfile(root):
+    """Sorted files under `root` matching `pattern` at any depth; InputError if none."""
+    if is_file(root):
         return [root]
-    files = sorted(glob.glob(os.path.join(root, "**", pattern), recursive=True))
+    files = list_files(root, pattern)
     if not files:
         raise InputError(f"--input {root!r} holds no {expected} for corpus {corpus!r}")
     return files

@@ -10,7 +10,7 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_legacy, read_lines, reject, require_path)
+    InputError, blank_line, decode_legacy, is_file, join, read_lines, reject, require_path)
 from preprocessing.records import Dialogue, Reason
 
 SEPARATOR = " +++$+++ "
@@ -70,10 +70,10 @@ class ReadCornell(beam.PTransform):
     def __init__(self, input_path):
         super().__init__()
         require_path(input_path, "cornell")
-        self._lines = os.path.join(input_path, LINES_FILE)
-        self._conversations = os.path.join(input_path, CONVERSATIONS_FILE)
+        self._lines = join(input_path, LINES_FILE)
+        self._conversations = join(input_path, CONVERSATIONS_FILE)
         for path in (self._lines, self._conversations):
-            if not os.path.isfile(path):
+            if not is_file(path):
                 raise InputError(f"--input {input_path!r} has no {os.path.basename(path)} "
                                  f"(expected the unzipped Cornell Movie-Dialogs corpus)")
 

@@ -1,10 +1,8 @@
 """DailyDialog: official split files, one dialogue per line, turns ended by `__eou__`."""
-import os
-
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, decode_utf8, read_lines, rejected, require_path, run_reader)
+    InputError, decode_utf8, is_file, join, read_lines, rejected, require_path, run_reader)
 from preprocessing.records import SPLITS, Dialogue, Rejection
 
 EOU = "__eou__"
@@ -15,9 +13,9 @@ def find_split_files(root):
     require_path(root, "dailydialog")
     found = {}
     for split in SPLITS:
-        for candidate in (os.path.join(root, split, f"dialogues_{split}.txt"),
-                          os.path.join(root, f"dialogues_{split}.txt")):
-            if os.path.isfile(candidate):
+        for candidate in (join(root, split, f"dialogues_{split}.txt"),
+                          join(root, f"dialogues_{split}.txt")):
+            if is_file(candidate):
                 found[split] = candidate
                 break
     if len(found) != len(SPLITS):

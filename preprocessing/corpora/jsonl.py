@@ -14,7 +14,7 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_utf8, find_files, read_lines, reject, rejected, require_path, run_reader,
+    InputError, blank_line, decode_utf8, find_files, is_folder, read_lines, reject, rejected, require_path, run_reader,
     split_from_filename)
 from preprocessing.records import Dialogue, Reason, Rejection
 
@@ -87,7 +87,7 @@ class _ReadJsonLines(beam.PTransform):
         require_path(input_path, self.corpus)
         self._files = find_files(input_path, "*.json*", self.corpus, "JSON-lines files")
         # Only a folder of split-named files defines an official split.
-        self._named_splits = os.path.isdir(input_path)
+        self._named_splits = is_folder(input_path)
         if self._named_splits:
             unnamed = [f for f in self._files if split_from_filename(f) is None]
             if unnamed and len(unnamed) < len(self._files):

@@ -7,12 +7,15 @@ the v2 split lists (`meta/valfiles.csv`, `meta/testfiles.csv`) they give the off
 split; other dialogues are training data.
 """
 import csv
+import io
 import os
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_utf8, read_lines, reject, rejected, require_path)
+    InputError, blank_line, decode_utf8, is_file, is_folder, join, list_files, read_lines, reject,
+    rejected, require_path)
 from preprocessing.records import TEST, TRAIN, VALIDATION, Dialogue, Reason, Rejection
 
 CSV_HEADER = ["folder", "dialogueID", "date", "from", "to", "text"]
@@ -34,11 +37,11 @@ def merge_turns(messages):
 def load_split_lists(root):
     """{(file name, folder): split} from meta/*.csv, or {} when the lists are absent."""
     lists = {}
-    meta = os.path.join(root, "meta") if os.path.isdir(root) else None
+    meta = join(root, "meta") if is_folder(root) else None
     for split, name in META_FILES.items():
-        path = os.path.join(meta, name) if meta else None
-        if path and os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
+        path = join(meta, name) if meta else None
+        if path and is_file(path):
+            with FileSystems.open(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as f:
                 for row in csv.reader(f):
                     if len(row) == 2:
                         lists[(row[0].strip(), row[1].strip())] = split
@@ -132,13 +135,11 @@ class ReadUbuntu(beam.PTransform):
     def __init__(self, input_path):
         super().__init__()
         require_path(input_path, "ubuntu")
-        if os.path.isfile(input_path):
+        if is_file(input_path):
             files = [input_path]
         else:
-            files = []
-            for parent, _, names in sorted(os.walk(input_path)):
-                files += [os.path.join(parent, n) for n in sorted(names)
-                          if n.endswith(".tsv") or (n.endswith(".csv") and "dialogue" in n.lower())]
+            files = [f for f in list_files(input_path) if f.endswith(".tsv") or (
+                f.endswith(".csv") and "dialogue" in f.rsplit("/", 1)[-1].lower())]
         self._tsv = [f for f in files if f.endswith(".tsv")]
         self._csv = [f for f in files if f.endswith(".csv")]
         if not (self._tsv or self._csv):
