@@ -92,8 +92,8 @@ def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKEN
     return (ids, scores) if with_scores else ids
 
 
-def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS, alpha=0.0,
-                condition=None):
+def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS,
+                alpha=DEFAULT_LENGTH_ALPHA, condition=None):
     """(ids [B, beam, max_length], scores [B, beam]) best first.
 
     alpha is Model Garden's length normalisation, ((5 + length) / 6) ** alpha; 0 ranks by

@@ -11,6 +11,8 @@ import yaml
 
 from official.modeling.hyperparams import base_config, params_dict
 
+from keras_models.decoding import DEFAULT_LENGTH_ALPHA
+
 
 class ConfigError(ValueError):
     """A config value or combination the run cannot use; the message names it and the fix."""
@@ -84,10 +86,31 @@ class TrainConfig(base_config.Config):
 
 
 @dataclasses.dataclass
+class RuntimeConfig(base_config.Config):
+    """How a run executes; saved with it, so every tool that reloads it builds the same
+    model (a mixed_float16 run has a loss-scaled optimizer whose state its checkpoints hold)."""
+    distribution_strategy: str = "default"  # default | mirrored | multi_worker
+    num_cpu_devices: int = 2  # logical CPUs for mirrored without a GPU
+    mixed_precision: str = "none"  # none | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # XLA; made GRU training slower on CPU here, measure first
+
+
+@dataclasses.dataclass
+class DecodingConfig(base_config.Config):
+    """Response generation defaults of evaluation, export and chat (their flags override)."""
+    beam_size: int = 5
+    # beam length normalisation ((5 + len) / 6) ** alpha (GNMT); 0 = plain log-probability
+    length_alpha: float = DEFAULT_LENGTH_ALPHA
+    temperature: float = 1.0  # sampling
+
+
+@dataclasses.dataclass
 class ExperimentConfig(base_config.Config):
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    decoding: DecodingConfig = dataclasses.field(default_factory=DecodingConfig)
 
 
 # The papers' training settings per dataset (../shared/papers/, tables.yaml `settings`).
@@ -217,6 +240,8 @@ assert set(ROW_NAMES) == set(PRESETS)
 CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),
            "model.decoder_conditioning": ("initial_state", "every_step"),
            "model.decoder_init_activation": ("linear", "tanh"),
+           "runtime.distribution_strategy": ("default", "mirrored", "multi_worker"),
+           "runtime.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
            "train.lr_decay": ("constant", "cosine", "inverse_sqrt")}
 # (lowest, highest, highest included); None = unbounded.
 RANGES = {
@@ -235,6 +260,8 @@ RANGES = {
     "train.lr_final_ratio": (0.0, 1.0, True), "train.clipnorm": (0.0, None),
     "train.early_stopping_patience": (0, None), "train.collapse_kl_threshold": (0.0, None),
     "train.collapse_patience_steps": (1, None), "train.sample_responses": (0, None),
+    "runtime.num_cpu_devices": (1, None), "decoding.beam_size": (1, None),
+    "decoding.length_alpha": (0.0, None), "decoding.temperature": (0.0, None),
 }
 
 
@@ -248,7 +275,7 @@ def validate(config):
     schedules against the planned run are `train.check_budget`'s). Raises ConfigError
     naming the option and what it accepts."""
     problems = []
-    for section in ("model", "data", "train"):
+    for section in ("model", "data", "train", "runtime", "decoding"):
         sub = getattr(config, section)
         for field in dataclasses.fields(sub):
             name, value = f"{section}.{field.name}", getattr(sub, field.name)
@@ -272,6 +299,9 @@ def validate(config):
                                                                                 "vhcr"):
         problems.append(f"model.decoder_context=false needs a latent to condition on: "
                         f"architecture vhred or vhcr, not {config.model.architecture!r}")
+    temperature = config.decoding.temperature
+    if isinstance(temperature, (int, float)) and temperature <= 0:
+        problems.append(f"decoding.temperature={temperature!r} must be > 0")
     lr = config.train.learning_rate
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr <= 0:
         problems.append(f"train.learning_rate={config.train.learning_rate!r} must be > 0")

@@ -55,12 +55,14 @@ def build_parser():
     parser.add_argument("--data", help="preprocessed data (default: the run's data.data_dir)")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="decoding modes, comma-separated from " + ", ".join(MODES))
-    parser.add_argument("--beam_size", type=int, default=5)
-    parser.add_argument("--length_alpha", type=float, default=DEFAULT_LENGTH_ALPHA,
-                        help="beam length normalisation ((5 + len) / 6) ** alpha (GNMT's "
-                        "0.6 by default); 0 ranks by plain log-probability, which favours "
-                        "short responses")
-    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--beam_size", type=int,
+                        help="default: the run's decoding.beam_size (5)")
+    parser.add_argument("--length_alpha", type=float,
+                        help="beam length normalisation ((5 + len) / 6) ** alpha; default: "
+                        "the run's decoding.length_alpha (GNMT's 0.6); 0 ranks by plain "
+                        "log-probability, which favours short responses")
+    parser.add_argument("--temperature", type=float,
+                        help="sampling; default: the run's decoding.temperature (1.0)")
     parser.add_argument("--max_examples", type=int, default=0,
                         help="decode at most this many slices (0 = all); the likelihood "
                         "always covers the whole split")
@@ -278,10 +280,11 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
 
 
 def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MODES,
-             beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0, max_examples=0,
+             beam_size=None, length_alpha=None, temperature=None, max_examples=0,
              batch_size=64, word_vectors=None, seed=1, iw_samples=0):
     """Runs the whole evaluation; returns the report dict written to
-    eval/<checkpoint>/<split>.json."""
+    eval/<checkpoint>/<split>.json. Decoding options left None take the run's config
+    (its `decoding` section)."""
     import keras
     keras.utils.set_random_seed(seed)
     for mode in modes:
@@ -291,6 +294,10 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
         raise ValueError(f"--iw_samples must be >= 0, got {iw_samples}")
     run = load_run(model_dir, checkpoint)
     model, vocab = run.model, run.vocab
+    decoding = run.config.decoding
+    beam_size = decoding.beam_size if beam_size is None else beam_size
+    length_alpha = decoding.length_alpha if length_alpha is None else length_alpha
+    temperature = decoding.temperature if temperature is None else temperature
     data_dir = data_dir or run.config.data.data_dir
     max_turns = run.config.data.max_turns
 

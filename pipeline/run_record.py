@@ -20,8 +20,11 @@ from preprocessing.constants import VOCAB_FILE
 
 RECORD_FILE = "run_record.json"
 # Options that may differ between the runs of one model_dir: where the data is read from
-# (its content is compared through the fingerprint).
-NOT_COMPARED = ("data.data_dir",)
+# (its content is compared through the fingerprint), how the same computation is spread
+# over devices or compiled, and the decoding defaults (they do not touch training).
+NOT_COMPARED = ("data.data_dir", "runtime.distribution_strategy", "runtime.num_cpu_devices",
+                "runtime.jit_compile", "decoding.beam_size", "decoding.length_alpha",
+                "decoding.temperature")
 
 
 def _sha256(path):

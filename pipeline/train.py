@@ -39,13 +39,18 @@ def build_parser():
     parser.add_argument("--model_dir", help="checkpoints, logs, config (default: runs/MODEL)")
     parser.add_argument("--config_file", help="YAML overriding the preset")
     parser.add_argument("--params_override", help="e.g. model.word_drop=0.3,train.epochs=5")
-    parser.add_argument("--strategy", default="default", choices=distribute.STRATEGIES)
-    parser.add_argument("--num_cpu_devices", type=int, default=2,
-                        help="logical CPUs for --strategy mirrored when there is no GPU")
-    parser.add_argument("--mixed_precision", default="none",
-                        choices=("none", "mixed_float16", "mixed_bfloat16"))
-    parser.add_argument("--jit_compile", action="store_true",
-                        help="XLA; made GRU training slower on CPU here, measure first")
+    # Runtime flags set the config's runtime section (saved in config.yaml, honoured by
+    # every tool that reloads the run); unset, the config's values stand.
+    parser.add_argument("--strategy", choices=distribute.STRATEGIES,
+                        help="runtime.distribution_strategy (default: default)")
+    parser.add_argument("--num_cpu_devices", type=int,
+                        help="runtime.num_cpu_devices: logical CPUs for --strategy mirrored "
+                        "when there is no GPU (default 2)")
+    parser.add_argument("--mixed_precision", choices=("none", "mixed_float16", "mixed_bfloat16"),
+                        help="runtime.mixed_precision (default: none)")
+    parser.add_argument("--jit_compile", action="store_true", default=None,
+                        help="runtime.jit_compile: XLA; made GRU training slower on CPU here, "
+                        "measure first")
     parser.add_argument("--backup_every_steps", type=int, default=200)
     parser.add_argument("--progress", choices=tuple(PROGRESS), default=None,
                         help="Keras progress: a bar, one line per epoch, or none (default: "
@@ -110,29 +115,35 @@ def _ae_steps(config, total_steps):
     return full * period + min(rest, period)
 
 
-def make_optimizer(config, mixed_precision, total_steps=None):
+def make_optimizer(config, total_steps=None):
     """Adam at the configured rate or schedule: the global batch is split over replicas
     and the learning rate is deliberately not rescaled with their number."""
     optimizer = FusedAdam(learning_rate(config, total_steps),
                           clipnorm=config.train.clipnorm or None)
-    if mixed_precision == "mixed_float16":
+    if config.runtime.mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
 
-def compile_model(config, vocab_size, batch, mixed_precision="none", jit_compile=False,
-                  vocab=None, total_steps=None):
-    """The model of `config`, every variable and optimizer built (call inside the strategy
-    scope), compiled; word vectors loaded when configured and `vocab` is given (a reload
-    passes none: its weights come from a checkpoint). `total_steps` (the planned run)
-    sets the learning-rate schedule; None for a reload."""
-    model = build_model(config.model, vocab_size)
-    model.build_from_batch(batch)
+def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
+    """The one model factory (train, restore, benchmarks, tests): the model of `config`
+    under its runtime precision, every variable and optimizer built (call inside the
+    strategy scope), compiled with its runtime XLA setting; word vectors loaded when
+    configured and `vocab` is given (a reload passes none: its weights come from a
+    checkpoint). `total_steps` (the planned run) sets the learning-rate schedule; None for
+    a reload. The global Keras dtype policy is left as it was."""
+    previous = keras.mixed_precision.global_policy()
+    if config.runtime.mixed_precision != "none":
+        keras.mixed_precision.set_global_policy(config.runtime.mixed_precision)
+    try:
+        model = build_model(config.model, vocab_size)
+        model.build_from_batch(batch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     if config.model.embeddings_path and vocab is not None:
         load_word_vectors(model, config.model.embeddings_path, vocab)
-    optimizer = model.build_optimizers(
-        lambda: make_optimizer(config, mixed_precision, total_steps))
-    model.compile(optimizer=optimizer, jit_compile=jit_compile)
+    optimizer = model.build_optimizers(lambda: make_optimizer(config, total_steps))
+    model.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
     return model
 
 
@@ -183,8 +194,8 @@ def start_run_dir(config, model_dir, preset, argv=None):
     return record
 
 
-def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=False,
-          backup_every_steps=200, verbose="auto", preset="custom", argv=None):
+def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="auto",
+          preset="custom", argv=None):
     """Trains per `config`; returns (model, keras History), or (None, None) when `model_dir`
     holds this run already finished. Resumes if model_dir has a backup; a resumed run's
     epochs, validations, checkpoints and CSV rows fall at the same global steps as an
@@ -210,14 +221,11 @@ def train(config, model_dir, strategy=None, mixed_precision="none", jit_compile=
               f"{total_steps}); nothing to do. To train further, start a new --model_dir.")
         return None, None
 
-    if mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(mixed_precision)
     keras.utils.set_random_seed(config.train.seed)
     validation = data.make_dataset(data_dir, "validation", batch_size, training=False,
                                    max_turns=config.data.max_turns)
     with strategy.scope():
-        model = compile_model(config, len(vocab), next(iter(validation)), mixed_precision,
-                              jit_compile, vocab, total_steps)
+        model = compile_model(config, len(vocab), next(iter(validation)), vocab, total_steps)
         backup_dir = os.path.join(model_dir, "backup")
         resume_step = restore_backup(model, backup_dir)
 
@@ -289,9 +297,15 @@ def main(argv=None):
                                      dataset=data.corpus_of(data_dir))
         if args.data:
             config.override({"data": {"data_dir": args.data}})
-        strategy = distribute.make_strategy(args.strategy, args.num_cpu_devices)
-        model, _ = train(config, model_dir, strategy, args.mixed_precision, args.jit_compile,
-                         args.backup_every_steps, PROGRESS[progress], args.model, argv)
+        runtime = {"distribution_strategy": args.strategy,
+                   "num_cpu_devices": args.num_cpu_devices,
+                   "mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile}
+        config.override({"runtime": {k: v for k, v in runtime.items() if v is not None}})
+        configs.validate(config)
+        strategy = distribute.make_strategy(config.runtime.distribution_strategy,
+                                            config.runtime.num_cpu_devices)
+        model, _ = train(config, model_dir, strategy, args.backup_every_steps,
+                         PROGRESS[progress], args.model, argv)
     except (data.DataError, configs.ConfigError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -101,11 +101,36 @@ def _option_classes(cls=PipelineOptions):
         yield from _option_classes(sub)
 
 
+# Runners Beam knows only by their full name.
+RUNNER_NAMES = {"DaskRunner": "apache_beam.runners.dask.dask_runner.DaskRunner"}
+
+
+def expand_runner_name(beam_args):
+    """`--runner DaskRunner` (or `=DaskRunner`) -> its full name; other args unchanged."""
+    out, args = [], list(beam_args)
+    for i, arg in enumerate(args):
+        if arg.startswith("--runner="):
+            name = arg.split("=", 1)[1]
+            arg = f"--runner={RUNNER_NAMES.get(name, name)}"
+        elif i and args[i - 1] == "--runner":
+            arg = RUNNER_NAMES.get(arg, arg)
+        out.append(arg)
+    return out
+
+
 def check_beam_args(parser, beam_args):
     """Arguments this tool does not know must be Beam pipeline options (they pass through
     to the runner); anything else, such as a typo like --vocab-size, is an error here,
     where Beam would only warn and drop it. A --runner Beam cannot create is refused
-    before any output is touched."""
+    before any output is touched; one it can is created first, so that the options of its
+    own module (DaskRunner's --dask_client_address, ...) are known to the check."""
+    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
+    if runner:
+        from apache_beam.runners.runner import create_runner
+        try:
+            create_runner(runner)
+        except (ValueError, ImportError) as e:
+            parser.error(f"--runner {runner}: {str(e).splitlines()[0]}")
     beam_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     for cls in set(_option_classes()):
         try:
@@ -117,13 +142,6 @@ def check_beam_args(parser, beam_args):
     if flags or unknown:
         parser.error(f"unrecognized argument {(flags or unknown)[0]!r}: neither an option of "
                      f"this tool (see --help) nor a Beam pipeline option")
-    runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
-    if runner:
-        from apache_beam.runners.runner import create_runner
-        try:
-            create_runner(runner)
-        except (ValueError, ImportError) as e:
-            parser.error(f"--runner {runner}: {str(e).splitlines()[0]}")
 
 
 def make_pipeline(beam_args):
@@ -244,6 +262,7 @@ def run(argv=None):
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
     validate(parser, args)
+    beam_args = expand_runner_name(beam_args)
     check_beam_args(parser, beam_args)
     output = args.output or os.path.join("data", args.corpus)
     input_path = datasets.resolve_input(args.corpus, args.input, download=not args.no_download)

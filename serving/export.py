@@ -10,7 +10,8 @@ the server. Signatures (a context is a row of a [batch, turns] string tensor, pa
   serving_default  context -> response [B], score [B] (greedy; latents at their prior
                    means, so the "best" response is deterministic)
   beam             context, beam_size (int32, 1..MAX_BEAM) -> responses [B, k], scores
-                   (length-normalised with --length_alpha, 0.6 by default)
+                   (length-normalised with --length_alpha, by default the run's
+                   decoding.length_alpha, 0.6)
   sample           context, num_samples (1..MAX_SAMPLES), temperature -> responses [B, n],
                    scores (latents sampled)
   score            context, response [B] -> nll, words, nll_per_word [B] (the per-word
@@ -35,8 +36,7 @@ import sys
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, append_utterance, beam_decode, greedy_decode,
-                                   sample_decode)
+from keras_models.decoding import append_utterance, beam_decode, greedy_decode, sample_decode
 from preprocessing.codec import lookup_table
 from serving import model_card
 from preprocessing.constants import EOS_ID, PAD_ID
@@ -56,7 +56,7 @@ class _Untracked:
 
 
 class ServingModule(tf.Module):
-    def __init__(self, run, max_turns=10, length_alpha=DEFAULT_LENGTH_ALPHA):
+    def __init__(self, run, max_turns=10, length_alpha=None):
         super().__init__(name="dialogvae")
         self._keras = _Untracked(run.model)
         # Tracking the tf.Variables (not the Keras objects) keeps the export loadable by
@@ -70,7 +70,8 @@ class ServingModule(tf.Module):
         self.max_turns = max_turns
         self.max_words = self._codec.max_words  # the data's cap, not a constant here
         self.max_response_tokens = self.max_words + 1
-        self.length_alpha = length_alpha
+        self.length_alpha = (run.config.decoding.length_alpha if length_alpha is None
+                             else length_alpha)
         self.has_latent = bool(run.model.latent_names)
         if self.has_latent:  # (saving traces every tf.function the module holds)
             self.serve_encode = tf.function(self._encode, input_signature=[CONTEXT_SPEC])
@@ -240,7 +241,7 @@ def check_export_base(export_base):
 
 
 def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None,
-           length_alpha=DEFAULT_LENGTH_ALPHA, argv=None):
+           length_alpha=None, argv=None):
     """Writes export_base/<next version>/; returns its path."""
     from pipeline.restore import load_run
     if max_turns < 2:
@@ -276,7 +277,7 @@ def main(argv=None):
                         help="context turns kept (the last ones)")
     parser.add_argument("--model_name", help="the name TF Serving serves it under "
                         "(default: the last folder of --export_base)")
-    parser.add_argument("--length_alpha", type=float, default=DEFAULT_LENGTH_ALPHA,
+    parser.add_argument("--length_alpha", type=float,
                         help="the beam signature's length normalisation")
     args = parser.parse_args(argv)
     tf.config.set_visible_devices([], "GPU")  # trace a CPU graph, whatever this machine has

@@ -52,7 +52,7 @@ def test_beam_of_one_equals_greedy(tiny):
     when that is more probable than greedy's whole path; an unfinished greedy path loses
     to any finished one.)"""
     greedy = greedy_decode(tiny, CONTEXT, max_length=6).numpy()
-    beam, _ = beam_decode(tiny, CONTEXT, beam_size=1, max_length=6)
+    beam, _ = beam_decode(tiny, CONTEXT, beam_size=1, max_length=6, alpha=0.0)
     beam = beam[:, 0, :greedy.shape[1]].numpy()
     finished = [i for i, row in enumerate(greedy) if EOS_ID in row]
     assert finished
@@ -68,7 +68,7 @@ def test_wide_beam_finds_the_exhaustive_best(tiny, row):
     scored = {c: log_prob(tiny, condition, c, max_length) for c in candidates}
     ranking = sorted(scored, key=scored.get, reverse=True)
     ids, scores = beam_decode(tiny, None, beam_size=len(candidates), max_length=max_length,
-                              condition=condition)
+                              alpha=0.0, condition=condition)  # plain log-probabilities
     found = [tuple(int(i) for i in seq if i != PAD_ID) for seq, score in
              zip(ids[0].numpy(), scores[0].numpy()) if score > -1e6]
     assert found[0] == ranking[0]

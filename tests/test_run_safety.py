@@ -190,3 +190,23 @@ def test_unknown_preprocessing_flags_and_runners_exit_2(tmp_path, capsys):
         assert e.value.code == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_runtime_and_decoding_sections_are_saved_and_honoured_on_reload(small_data, tmp_path):
+    import yaml
+    from pipeline.restore import load_run
+    model_dir = str(tmp_path / "run")
+    made = train_run(small_data, model_dir, "hred",
+                     FAST.replace("train.epochs=2", "train.epochs=1")
+                     + ",decoding.beam_size=3,decoding.length_alpha=0.2",
+                     REPO_ROOT, "--mixed_precision", "mixed_float16")
+    assert made.returncode == 0, made.stderr[-3000:]
+    stored = yaml.safe_load(open(os.path.join(model_dir, "config.yaml")))
+    assert stored["runtime"]["mixed_precision"] == "mixed_float16"
+    assert stored["decoding"] == {"beam_size": 3, "length_alpha": 0.2, "temperature": 1.0}
+    run = load_run(model_dir)  # a loss-scaled optimizer's state loads only into its kind
+    assert run.model.decoder.gru.dtype_policy.name == "mixed_float16"
+    import keras
+    assert keras.mixed_precision.global_policy().name == "float32"  # left as it was
+    module = export.ServingModule(run)
+    assert module.length_alpha == 0.2
