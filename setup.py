@@ -46,7 +46,10 @@ setuptools.setup(
         "dialogvae-chat=serving.chat:main",
     ]},
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        # The tests run the preprocessing job on a dask.distributed LocalCluster too.
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "apache-beam[dask]>=2.70,<3"],
         "dataflow": ["apache-beam[gcp]>=2.70,<3"],
+        # --runner DaskRunner on a dask.distributed cluster (preprocessing/dask_runner.py).
+        "dask": ["apache-beam[dask]>=2.70,<3"],
     },
 )
