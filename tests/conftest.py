@@ -8,9 +8,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
-    """A small real slice of DailyDialog, preprocessed once per test session."""
-    from tests.helpers import corpus_path, make_small_dailydialog
-    return make_small_dailydialog(corpus_path("dailydialog"), tmp_path_factory.mktemp("small"))
+    """A small slice of DailyDialog (synthetic DailyDialog-format dialogues where
+    ../shared/datasets is absent), preprocessed once per test session."""
+    from tests.helpers import make_small_dailydialog, real_or_synthetic_root
+    return make_small_dailydialog(real_or_synthetic_root(), tmp_path_factory.mktemp("small"))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_pipeline import TestPipeline
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASETS = os.environ.get("DIALOGVAE_DATA") or os.path.normpath(
@@ -23,13 +24,19 @@ def corpus_path(name):
     return path
 
 
-def run_and_collect(build, tmp_path):
-    """Runs `build(pipeline) -> {name: PCollection}` and returns {name: [elements]}.
+def beam_test_pipeline():
+    """Beam's TestPipeline on the in-process runner (the default DirectRunner would first
+    try to download the Prism runner)."""
+    return TestPipeline(runner=FnApiRunner(), options=PipelineOptions(IN_MEMORY_ARGS))
 
-    Elements travel through files (pickled) so the result does not depend on the
-    runner sharing memory with the test.
-    """
-    with beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions(IN_MEMORY_ARGS)) as p:
+
+def run_and_collect(build, tmp_path):
+    """Runs `build(pipeline) -> {name: PCollection}` in a TestPipeline and returns
+    {name: [elements]}, for tests whose checks span whole outputs (a reader's every
+    dialogue). Elements travel through files (pickled): the runner pickles its DoFns, so
+    a matcher could not hand them back through memory. Checks that fit a matcher use
+    `assert_that` directly (tests/test_transforms.py)."""
+    with beam_test_pipeline() as p:
         outputs = build(p)
         for name, pcoll in outputs.items():
             _ = (pcoll
@@ -52,20 +59,61 @@ TINY_MODEL = {"embedding_dim": 16, "utterance_units": 16, "context_units": 24,
 TINY_OVERRIDE = ",".join(f"model.{k}={v}" for k, v in TINY_MODEL.items())
 
 
+# A synthetic DailyDialog-format corpus for tests that need data but not the real corpus:
+# templated small talk (questions, answers, follow-ups) over a few hundred words.
+_PLACES = ("the city", "a small town", "the north", "paris", "the village", "london")
+_JOBS = ("a teacher", "a doctor", "an engineer", "a student", "a cook", "a driver")
+_THINGS = ("music", "football", "books", "movies", "cooking", "travel", "the beach")
+_TEMPLATES = (
+    ("Hi , how are you ?", "I'm fine , thanks . And you ?", "Not bad . What's new ?"),
+    ("Where do you live ?", "I live in {place} .", "Do you like it there ?",
+     "Yes , it is very nice ."),
+    ("What do you do for a living ?", "I'm {job} .", "Do you like your job ?",
+     "It is hard work , but I like it ."),
+    ("Do you like {thing} ?", "Yes , I love {thing} !", "Me too . Let's talk about it ."),
+    ("Can I help you ?", "I'm looking for a gift .", "How about {thing} ?",
+     "Good idea , thank you ."),
+    ("Excuse me , where is the station ?", "It is near {place} .", "Thanks a lot .",
+     "You're welcome ."),
+)
+
+
+def synthetic_dialogue(rng):
+    """One dialogue line in DailyDialog's format ('turn __eou__ turn __eou__ ...')."""
+    template = rng.choice(_TEMPLATES)
+    turns = template[:rng.randint(2, len(template))]
+    fill = {"place": rng.choice(_PLACES), "job": rng.choice(_JOBS),
+            "thing": rng.choice(_THINGS)}
+    return " __eou__ ".join(t.format(**fill) for t in turns) + " __eou__\n"
+
+
 def small_raw_dailydialog(folder, root=None, per_split=(300, 40, 40)):
-    """The first dialogues of each real DailyDialog split, as raw files under folder/raw."""
-    root = root or corpus_path("dailydialog")
+    """Raw DailyDialog-format files under folder/raw: the first dialogues of each real
+    split when `root` (the corpus) is given, else synthetic ones."""
+    import random
+    rng = random.Random(0)
     raw = folder / "raw"
     for split, n in zip(("train", "validation", "test"), per_split):
         (raw / split).mkdir(parents=True)
-        with open(os.path.join(root, split, f"dialogues_{split}.txt"), encoding="utf-8") as f:
-            lines = [next(f) for _ in range(n)]
+        if root:
+            with open(os.path.join(root, split, f"dialogues_{split}.txt"),
+                      encoding="utf-8") as f:
+                lines = [next(f) for _ in range(n)]
+        else:
+            lines = [synthetic_dialogue(rng) for _ in range(n)]
         (raw / split / f"dialogues_{split}.txt").write_text("".join(lines), encoding="utf-8")
     return str(raw)
 
 
+def real_or_synthetic_root(name="dailydialog"):
+    """The real corpus folder when ../shared has it, else None (synthetic data)."""
+    path = os.path.join(DATASETS, name)
+    return path if os.path.isdir(path) else None
+
+
 def make_small_dailydialog(root, folder, per_split=(300, 40, 40)):
-    """The first dialogues of each real DailyDialog split, preprocessed (in-process)."""
+    """Each split's first dialogues (real, or synthetic without `root`), preprocessed
+    in-process."""
     from preprocessing import run
     raw = small_raw_dailydialog(folder, root, per_split)
     out = str(folder / "data")

@@ -25,6 +25,7 @@ def official_layout_zip(root, path, corrupt=False):
             outer.writestr(f"ijcnlp_dailydialog/{split}.zip", inner_bytes.getvalue())
 
 
+@pytest.mark.corpus
 def test_download_unpacks_and_verifies_the_official_archive(tmp_path):
     official_layout_zip(corpus_path("dailydialog"), tmp_path / "dd.zip")
     target = tmp_path / "cache" / "dailydialog"
@@ -35,6 +36,7 @@ def test_download_unpacks_and_verifies_the_official_archive(tmp_path):
     assert datasets.download_dailydialog(str(target), url="file:///nonexistent.zip") == str(target)
 
 
+@pytest.mark.corpus
 def test_checksum_mismatch_and_unreachable_url_say_what_to_pass(tmp_path):
     official_layout_zip(corpus_path("dailydialog"), tmp_path / "bad.zip", corrupt=True)
     with pytest.raises(InputError, match="SHA-256 mismatch.*--input"):

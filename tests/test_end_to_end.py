@@ -11,6 +11,8 @@ from preprocessing.corpora.dailydialog import find_split_files, parse_line
 from preprocessing.constants import SPECIAL_TOKENS, UNK, load_vocab
 from tests.helpers import corpus_path
 
+pytestmark = pytest.mark.corpus  # the real DailyDialog and Cornell
+
 
 def read_examples(output, split):
     files = sorted(glob.glob(os.path.join(output, split, "*.tfrecord")))

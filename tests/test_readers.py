@@ -23,6 +23,7 @@ def read(reader, tmp_path):
     return out["dialogues"], out["rejections"]
 
 
+@pytest.mark.corpus
 def test_dailydialog_official_split_and_turns(tmp_path):
     root = corpus_path("dailydialog")
     dialogues, rejections = read(ReadDailyDialog(root), tmp_path)
@@ -43,6 +44,7 @@ def test_dailydialog_line_parsing():
     assert parse_line("one __eou__") == ("one",)
 
 
+@pytest.mark.corpus
 def test_cornell_joins_lines_in_conversation_order_and_rejects_missing(tmp_path):
     root = corpus_path("cornell")
     dialogues, rejections = read(ReadCornell(root), tmp_path)
@@ -69,6 +71,7 @@ def test_cornell_tolerates_cp1252_bytes(tmp_path):
         (Reason.MALFORMED_RECORD, True)]
 
 
+@pytest.mark.corpus
 def test_ubuntu_csv_tsv_and_official_v2_split(tmp_path):
     root = corpus_path("ubuntu")
     dialogues, rejections = read(ReadUbuntu(root), tmp_path)

@@ -108,10 +108,12 @@ def test_each_export_carries_a_model_card(trained_runs, exports):
 
 def test_export_applies_the_word_cap_the_data_was_made_with(small_data, tmp_path):
     """Data preprocessed with --max_utterance_words 6 is trained and served at 6 words."""
-    from tests.helpers import IN_MEMORY_ARGS, TINY_OVERRIDE, small_raw_dailydialog
+    from tests.helpers import (IN_MEMORY_ARGS, TINY_OVERRIDE, real_or_synthetic_root,
+                               small_raw_dailydialog)
     from preprocessing import run
     data = str(tmp_path / "data")
-    run.run(["--corpus", "dailydialog", "--input", small_raw_dailydialog(tmp_path),
+    run.run(["--corpus", "dailydialog", "--input",
+             small_raw_dailydialog(tmp_path, real_or_synthetic_root()),
              "--output", data, "--max_utterance_words", "6", "--max_slice_words", "40",
              *IN_MEMORY_ARGS])
     model_dir = str(tmp_path / "hred")

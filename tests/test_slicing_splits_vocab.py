@@ -4,13 +4,14 @@ import random
 
 import apache_beam as beam
 import pytest
+from apache_beam.testing.util import assert_that, equal_to
 
+from preprocessing.constants import SPECIAL_TOKENS
 from preprocessing.records import TokenizedDialogue
 from preprocessing.slicing import check_slice_options, slice_bounds
 from preprocessing.splits import hash_split, parse_ratios
-from preprocessing.constants import SPECIAL_TOKENS
 from preprocessing.vocab import BuildVocabulary, rank_tokens
-from tests.helpers import run_and_collect
+from tests.helpers import beam_test_pipeline
 
 
 def check_slices(lengths, max_words):
@@ -82,17 +83,16 @@ def test_rank_tokens_breaks_ties_by_token():
     assert rank_tokens(counts, 10, min_count=2) == ["c", "a", "b"]
 
 
-def test_beam_vocabulary_matches_reference(tmp_path):
+def test_beam_vocabulary_matches_reference():
     rng = random.Random(1)
     words = [f"w{i}" for i in range(300)]
     dialogues = [TokenizedDialogue(str(i), "s", "train", tuple(
         tuple(rng.choice(words[: rng.randint(1, 300)]) for _ in range(rng.randint(1, 12)))
         for _ in range(rng.randint(2, 6))), 0) for i in range(500)]
     counts = collections.Counter(t for d in dialogues for u in d.utterances for t in u)
-    out = run_and_collect(lambda p: {
-        "small": p | "A" >> beam.Create(dialogues) | "VA" >> BuildVocabulary(50, 2),
-        "all": p | "B" >> beam.Create(dialogues) | "VB" >> BuildVocabulary(20000),
-    }, tmp_path)
-    assert out["small"] == [list(SPECIAL_TOKENS) + rank_tokens(counts.items(), 50, 2)]
-    assert out["all"][0][4:] == rank_tokens(counts.items(), 20000)
-    assert len(out["all"][0]) == len(counts) + 4
+    with beam_test_pipeline() as p:
+        small = p | "A" >> beam.Create(dialogues) | "VA" >> BuildVocabulary(50, 2)
+        everything = p | "B" >> beam.Create(dialogues) | "VB" >> BuildVocabulary(20000)
+        assert_that(small, equal_to([list(SPECIAL_TOKENS) + rank_tokens(counts.items(), 50, 2)]))
+        assert_that(everything, equal_to([list(SPECIAL_TOKENS)
+                                          + rank_tokens(counts.items(), 20000)]), label="All")

@@ -43,6 +43,7 @@ def test_truncation_and_empty_inputs():
     assert text.tokenize_batch([]) == []
 
 
+@pytest.mark.corpus
 def test_beam_tokens_equal_serving_graph_tokens_on_all_of_dailydialog(tmp_path):
     """Beam's eager batches vs the tokenizer traced into a SavedModel and loaded back."""
     path = corpus_path("dailydialog")
