@@ -27,7 +27,8 @@ import keras
 import tensorflow as tf
 
 from keras_models import schedules
-from keras_models.conversation_model import ConversationModel, teacher_inputs
+from keras_models.conversation_model import ConversationModel
+from keras_models.inference import teacher_inputs
 from keras_models.layers import GaussianHead, LatentGenerator
 from keras_models.layers.gaussian import gaussian_kl, log_density, sample
 from keras_models.losses import global_sum

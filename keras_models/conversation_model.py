@@ -13,38 +13,16 @@ import tensorflow as tf
 from keras_models import losses, schedules
 from keras_models.layers import BagOfWords, ContextEncoder, UtteranceDecoder, UtteranceDrop
 from keras_models.layers import UtteranceEncoder, word_drop
-from keras_models.layers.gaussian import log_density
-from preprocessing.constants import BOS_ID, EOS_ID
+from keras_models.inference import InferenceMixin, teacher_inputs
+from keras_models.metrics import NllBoundPerplexity
+from preprocessing.constants import EOS_ID
 
 # What a step reports, all kept in trackers (a value returned without a tracker
 # would show 0.0 in Keras's epoch logs).
 PER_WORD = ("nll", "kl_utt", "kl_conv", "bow", "nll_bound")
 
 
-class NllBoundPerplexity(keras.metrics.Metric):
-    """exp(total NLL bound / total words): perplexity over everything seen so far."""
-
-    def __init__(self, name="ppl", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.nats = self.add_variable(shape=(), initializer="zeros", name="nats",
-                                      aggregation="sum")
-        self.words = self.add_variable(shape=(), initializer="zeros", name="words",
-                                       aggregation="sum")
-
-    def update_state(self, nats, words):
-        self.nats.assign_add(tf.cast(nats, self.dtype))
-        self.words.assign_add(tf.cast(words, self.dtype))
-
-    def result(self):
-        return tf.exp(self.nats / tf.maximum(self.words, 1.0))
-
-
-def teacher_inputs(targets):
-    """Decoder inputs for teacher forcing: <s> then the targets shifted right."""
-    return tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
-
-
-class ConversationModel(keras.Model):
+class ConversationModel(InferenceMixin, keras.Model):
     latent_names = ()  # e.g. ("utt",) or ("conv", "utt")
 
     def __init__(self, config, vocab_size, **kwargs):
@@ -252,82 +230,6 @@ class ConversationModel(keras.Model):
         _, sums, beta = self.loss_from_terms(terms, training=False)
         self._update_trackers(terms, sums, beta)
         return self._results()
-
-    def context_state(self, utterances, z_conv=None, sample_latents=True):
-        """Context utterances [B, T, L] -> (the context RNN's last state [B, H], z_conv or
-        None). VHCR's z_conv comes from its posterior over the context unless given."""
-        utterances = tf.cast(utterances, tf.int32)
-        vectors, mask = self.encode_utterances(utterances)
-        conversation = self.conversation_latent(vectors, mask, training=False,
-                                                sample_latent=sample_latents)
-        if conversation is not None and z_conv is not None:
-            conversation = (tf.cast(z_conv, conversation[0].dtype), *conversation[1:])
-        context_in, initial = self.context_inputs(vectors, conversation)
-        context = self.context_encoder(context_in, mask, initial_state=initial)
-        last = tf.reduce_sum(tf.cast(mask, tf.int32), 1) - 1
-        context_last = tf.gather(context, tf.maximum(last, 0), batch_dims=1)
-        return context_last, None if conversation is None else conversation[0]
-
-    def response_condition(self, utterances, z_conv=None, sample_latents=True):
-        """Context utterances [B, T, L] -> conditioning [B, D] of the next response, with
-        the latents drawn (or, when not `sample_latents`, at their means)."""
-        context, conversation = self.context_state(utterances, z_conv, sample_latents)
-        return self.generation_condition(context, conversation, sample_latents)
-
-    def score_responses(self, utterances):
-        """Per slice of [B, T, L], the last utterance scored as a response to the ones
-        before it: (NLL + KL terms in nats [B], its words incl. </s> [B]). The latent
-        models' KL makes it the single-sample per-response ELBO bound."""
-        encoded = self.encode_context({"utterances": utterances}, training=False)
-        batch = tf.shape(utterances)[0]
-        index = tf.range(tf.shape(encoded["batch_index"])[0])
-        last = tf.math.unsorted_segment_max(index, encoded["batch_index"], batch)
-        conversation = encoded["conversation"]
-        z_conv = (None if conversation is None
-                  else tf.gather(conversation[0], tf.gather(encoded["batch_index"], last)))
-        condition, kl = self.utterance_latent(
-            tf.gather(encoded["context"], last), tf.gather(encoded["target_vectors"], last),
-            z_conv, training=False)
-        targets = tf.gather(encoded["targets"], last)
-        nll = self.decoder.nll_per_row(condition, teacher_inputs(targets), targets)
-        if kl is not None:
-            nll += tf.reduce_sum(kl, -1)
-        if conversation is not None:
-            nll += tf.reduce_sum(conversation[1], -1)
-        return nll, tf.reduce_sum(tf.cast(targets != 0, tf.float32), -1)
-
-    # ----- importance-weighted likelihood ------------------------------------------------
-    def response_log_weights(self, context, target_vectors, targets, conversation):
-        """One importance sample per response: log p(x | z, c) + log p(z | c) - log q(z | x, c)
-        [N], z drawn from the posterior. Without a response latent it is the exact
-        log p(x | c)."""
-        return -self.decoder.nll_per_row(context, teacher_inputs(targets), targets)
-
-    def importance_log_weights(self, batch):
-        """One importance sample of log w for each independent unit of the batch:
-        (log w [M], slice index [M]). The units are the responses, or whole slices when a
-        conversation latent couples them (z_conv ~ q(z_conv | slice) is then shared by
-        all its responses and its log p(z_conv) - log q(z_conv) is added). The mean of
-        log w is the ELBO; log mean exp over K draws is a tighter bound (Burda et al.)."""
-        encoded = self.encode_context(batch, training=False)
-        conversation = encoded["conversation"]
-        index = encoded["batch_index"]
-        log_w = self.response_log_weights(
-            encoded["context"], encoded["target_vectors"], encoded["targets"],
-            None if conversation is None else tf.gather(conversation[0], index))
-        if conversation is None:
-            return log_w, index
-        slices = tf.shape(batch["utterances"])[0]
-        z, _, (q_mean, q_var) = conversation
-        log_w = (tf.math.unsorted_segment_sum(log_w, index, slices)
-                 + log_density(z) - log_density(z, q_mean, q_var))
-        return log_w, tf.range(slices, dtype=index.dtype)
-
-    def latent_samples(self, utterances, response=None, samples=1):
-        """[B * samples, Dz] draws of the response latent: from the prior given the
-        context, or from the posterior when `response` ([B, L] ids) is given. The
-        latent-space figures plot these."""
-        raise ValueError(f"{type(self).__name__} has no response latent")
 
     def call(self, batch, training=False):
         return self.compute_terms(batch, training=training)

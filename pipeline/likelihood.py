@@ -18,7 +18,7 @@ import time
 
 import tensorflow as tf
 
-from keras_models.conversation_model import teacher_inputs
+from keras_models.inference import teacher_inputs
 
 log = logging.getLogger("dialogvae")
 ELBO_KEYS = ("nll", "nll_bound", "ppl", "kl_utt", "kl_conv", "kl_response", "gen_error",
