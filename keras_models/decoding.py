@@ -8,10 +8,13 @@ search would otherwise favour it: one </s> is more probable than any sentence), 
 words, as the training data's utterances have at most the word cap), and return 0-padded
 ids. They are
 graph-friendly (tf.while_loop), so the serving export traces the same functions.
-Beam search is Model Garden's `official.nlp.modeling.ops.beam_search`.
+All three are Model Garden's decoding ops over one step function: beam search
+(`official.nlp.modeling.ops.beam_search`) and its sampling module (greedy, sampling);
+`generate` is the one entry point.
 """
 import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
+from official.nlp.modeling.ops import sampling_module as model_garden_sampling
 
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -35,34 +38,46 @@ def _step_bias(vocab_size, max_length):
                                  tf.where(tf.equal(step, max_length - 1), last, later))
 
 
-def _token_by_token(model, condition, max_length, choose):
-    """Runs `choose(logits) -> ids` until every row has produced </s> (at the latest at
-    token max_length).
-    Returns (ids [B, steps], summed log-probability of each row's tokens [B])."""
+def _symbols_to_logits(model, max_length):
+    """Model Garden's decoding step over the decoder's GRU cell: (ids so far, step index,
+    {"state"}) -> (logits with the step's bias, new cache). Beam search and the sampling
+    module (greedy, sampling) share it."""
     decoder = model.decoder
     bias = _step_bias(model.vocab_size, max_length)
+
+    def symbols_to_logits(ids, index, cache):
+        logits, state = decoder.step(ids[:, -1], cache["state"])
+        return logits + bias(index), {"state": state}
+    return symbols_to_logits
+
+
+def _sample(model, condition, max_length, greedy, temperature=1.0):
+    """Greedy or sampled decoding with Model Garden's SamplingModule: (ids [B, <= L],
+    log-probability of each response under the untempered model [B])."""
+    decoder = model.decoder
+    module = model_garden_sampling.SamplingModule(
+        _symbols_to_logits(model, max_length), vocab_size=model.vocab_size,
+        max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False,
+        sample_temperature=tf.maximum(tf.cast(temperature, tf.float32), 1e-6),
+        enable_greedy=greedy)
     batch = tf.shape(condition)[0]
-    state = decoder.initial_state(condition)
-    tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    ids, scores = module.generate(tf.fill([batch], BOS_ID),
+                                  {"state": decoder.initial_state(condition)})
+    return ids[:, 1:], scores[:, 0]  # without the leading <s>
 
-    def body(i, token, state, finished, log_prob, tokens):
-        logits, state = decoder.step(token, state)
-        logits += bias(i)
-        token = tf.where(finished, PAD_ID, choose(logits))
-        picked = (tf.gather(logits, token, batch_dims=1)
-                  - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
-        log_prob += tf.where(finished, 0.0, picked)
-        return (i + 1, token, state, finished | (token == EOS_ID), log_prob,
-                tokens.write(i, token))
 
-    def not_done(i, token, state, finished, log_prob, tokens):
-        return (i < max_length) & ~tf.reduce_all(finished)
-
-    _, _, _, _, log_prob, tokens = tf.while_loop(
-        not_done, body, (0, tf.fill([batch], BOS_ID), state, tf.zeros([batch], tf.bool),
-                         tf.zeros([batch]), tokens))
-    ids = tokens.stack()  # [steps, B]
-    return tf.transpose(tf.reshape(ids, [-1, batch])), log_prob
+def generate(model, condition, mode="greedy", max_length=MAX_RESPONSE_TOKENS, beam_size=5,
+             alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0):
+    """The one decoding entry point: responses to the conditions [B, D] of
+    `model.response_condition` as (ids [B, k, <= max_length], scores [B, k]), k = 1 for
+    greedy and sample, `beam_size` for beam (best first). Scores are log-probabilities
+    (beam: length-normalised with `alpha`)."""
+    if mode == "beam":
+        return beam_decode(model, None, beam_size, max_length, alpha, condition)
+    if mode not in ("greedy", "sample"):
+        raise ValueError(f"decoding mode {mode!r} is not one of greedy, sample, beam")
+    ids, scores = _sample(model, condition, max_length, mode == "greedy", temperature)
+    return ids[:, None], scores[:, None]
 
 
 def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None,
@@ -71,24 +86,21 @@ def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None
     `with_scores`, each response's log-probability)."""
     if condition is None:
         condition = model.response_condition(context)
-    ids, scores = _token_by_token(model, condition, max_length,
-                                  lambda logits: tf.argmax(logits, -1, output_type=tf.int32))
+    ids, scores = _sample(model, condition, max_length, greedy=True)
     return (ids, scores) if with_scores else ids
 
 
 def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKENS,
                   condition=None, seed=None, with_scores=False):
     """Like greedy_decode, each token drawn from softmax(logits / temperature); the
-    scores are log-probabilities under the untempered model."""
+    scores are log-probabilities under the untempered model. `seed` seeds TensorFlow's
+    global generator (Model Garden's sampler draws from it)."""
     if condition is None:
         condition = model.response_condition(context)
-    temperature = tf.maximum(tf.cast(temperature, tf.float32), 1e-6)
-
-    def choose(logits):
-        drawn = tf.random.categorical(logits / temperature, 1, dtype=tf.int32, seed=seed)
-        return drawn[:, 0]
-
-    ids, scores = _token_by_token(model, condition, max_length, choose)
+    if seed is not None:
+        tf.random.set_seed(seed)
+    ids, scores = _sample(model, condition, max_length, greedy=False,
+                          temperature=temperature)
     return (ids, scores) if with_scores else ids
 
 
@@ -101,17 +113,10 @@ def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS,
     """
     if condition is None:
         condition = model.response_condition(context)
-    decoder = model.decoder
-    bias = _step_bias(model.vocab_size, max_length)
-
-    def symbols_to_logits(ids, index, cache):
-        logits, state = decoder.step(ids[:, -1], cache["state"])
-        return logits + bias(index), {"state": state}
-
     batch = tf.shape(condition)[0]
     ids, scores = model_garden_beam_search.sequence_beam_search(
-        symbols_to_logits, initial_ids=tf.fill([batch], BOS_ID),
-        initial_cache={"state": decoder.initial_state(condition)},
+        _symbols_to_logits(model, max_length), initial_ids=tf.fill([batch], BOS_ID),
+        initial_cache={"state": model.decoder.initial_state(condition)},
         vocab_size=model.vocab_size, beam_size=beam_size, alpha=alpha,
         max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False)
     return ids[:, :, 1:], scores  # without the leading <s>

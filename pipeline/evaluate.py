@@ -31,8 +31,8 @@ import time
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, beam_decode,
-                                   converse, greedy_decode, respond, sample_decode)
+from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, converse,
+                                   generate, respond)
 from pipeline import cli, data, eval_files, likelihood, metrics
 from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
@@ -83,17 +83,14 @@ class Responder:
 
     def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0,
                  max_length=MAX_RESPONSE_TOKENS):
-        decoders = {
-            "greedy": lambda c, cond: greedy_decode(model, c, max_length, condition=cond),
-            "beam": lambda c, cond: beam_decode(model, c, beam_size, max_length,
-                                                alpha=length_alpha, condition=cond)[0][:, 0],
-            "sample": lambda c, cond: sample_decode(model, c, temperature, max_length,
-                                                    condition=cond),
-        }
+        def decoder(mode):  # the best response of `generate`
+            return lambda _, condition: generate(
+                model, condition, mode, max_length, beam_size, length_alpha,
+                temperature)[0][:, 0]
         self.functions = {
-            mode: tf.function(lambda c, z, decode=decode: respond(model, c, decode, z),
+            mode: tf.function(lambda c, z, decode=decoder(mode): respond(model, c, decode, z),
                               reduce_retracing=True)
-            for mode, decode in decoders.items()}
+            for mode in MODES}
 
     def respond(self, context, mode):
         return self.functions[mode](tf.cast(context, tf.int32), None)[0]
