@@ -16,6 +16,8 @@ from keras_models.optimizers import FusedAdam
 from pipeline import callbacks, configs, data
 from tests.helpers import REPO_ROOT, TINY_MODEL, TINY_OVERRIDE
 
+pytestmark = pytest.mark.slow  # trains CO models, in process and by pipeline.train
+
 
 def make(small_data, preset="co_ss", **overrides):
     config = configs.make_config(preset)

@@ -8,6 +8,8 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # mirrored replicas and two worker processes
+
 
 def run_module(*args, env=None, timeout=300):
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env,

@@ -11,7 +11,7 @@ from preprocessing.corpora.dailydialog import find_split_files, parse_line
 from preprocessing.constants import SPECIAL_TOKENS, UNK, load_vocab
 from tests.helpers import corpus_path
 
-pytestmark = pytest.mark.corpus  # the real DailyDialog and Cornell
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]  # the real corpora, whole jobs
 
 
 def read_examples(output, split):

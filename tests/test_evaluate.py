@@ -10,6 +10,8 @@ import tensorflow as tf
 from pipeline import evaluate, latent, report
 from pipeline.restore import load_run
 
+pytestmark = pytest.mark.slow  # trains and evaluates tiny runs
+
 PRESETS = ("hred", "vhcr_ud", "co_ss")
 
 

@@ -27,6 +27,7 @@ def make(arch, small_data, **overrides):
 
 @pytest.mark.parametrize("arch, kls", [("hred", ()), ("vhred", ("kl_utt",)),
                                        ("vhcr", ("kl_utt", "kl_conv"))])
+@pytest.mark.slow
 def test_each_model_trains_and_reports_its_kl_terms(small_data, arch, kls):
     keras.utils.set_random_seed(0)
     model, batch = make(arch, small_data)
@@ -126,6 +127,7 @@ def test_grus_stay_cudnn_eligible(small_data):
 
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+@pytest.mark.slow
 def test_mixed_precision_keeps_losses_in_float32(small_data, policy):
     keras.mixed_precision.set_global_policy(policy)
     try:

@@ -13,6 +13,8 @@ from pipeline import train
 from serving import client, export
 from tests.helpers import REPO_ROOT, TINY_OVERRIDE
 
+pytestmark = pytest.mark.slow  # trains tiny runs through pipeline.train
+
 FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.validation_steps=2,"
         "train.sample_responses=1,train.epochs=2,train.steps_per_epoch=3")
 

@@ -20,6 +20,8 @@ from pipeline.restore import load_run
 from serving import chat, client, export
 from tests.helpers import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # exports tiny runs and loads them in fresh processes
+
 PRESETS = ("hred", "vhcr_ud", "co_ss")
 CONTEXTS = [["hello , how are you ?", "i'm fine , thanks . and you ?"],
             ["where do you live ?", ""],

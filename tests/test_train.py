@@ -69,6 +69,7 @@ def read_log(model_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     model_dir = str(tmp_path / "run")
     override = FAST + ",train.epochs=3,train.steps_per_epoch=12"
