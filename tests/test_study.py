@@ -152,3 +152,31 @@ def test_unknown_study_rows_and_wrong_data_are_refused(small_data, tmp_path):
                                                "vhcr_cornell needs 'cornell'"):
         study.run_study("vhcr_cornell", data_dir=small_data, out_dir=str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
+
+
+def test_figure_claims_are_judged_on_the_figure_rows():
+    def row(curve):
+        steps = [100.0 * (i + 1) for i in range(len(next(iter(curve.values()))))]
+        return {"evaluation": {"likelihood": {}, "responses": {}},
+                "curve": {"global_step": steps, **curve}, "config": {}}
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    assert vhcr.figure_rows == ("vhred_ud", "vhred_zonly")
+    papers = {"vhcr_paper": {"qualitative_claims": [
+        "the prior variance ratio E[sigma^2]/Var(mu) of VHRED's z_utt prior falls to zero as "
+        "it degenerates (Fig. 2)",
+        "utterance drop on VHRED does not stop its KL from vanishing; VHCR with utterance "
+        "drop keeps a high, stable KL (Fig. 4)"]}}
+    paper_like = {
+        "vhred_zonly": row({"val_prior_variance_ratio_utt": [2.0, 1.0, 0.1]}),
+        "vhred_ud": row({"val_kl_utt": [0.4, 0.2, 0.01]}),
+        "vhcr_ud": row({"val_kl_utt": [0.3, 0.3, 0.3], "val_kl_conv": [0.2, 0.2, 0.2]})}
+    assert [c["verdict"] for c in study_claims.judge(vhcr, paper_like, papers)] == [
+        "held", "held"]
+    collapsed = dict(paper_like, vhcr_ud=row({"val_kl_utt": [0.3, 0.01, 0.001],
+                                              "val_kl_conv": [0.2, 0.001, 0.0]}),
+                     vhred_zonly=row({"val_prior_variance_ratio_utt": [1.0, 5.0, 9.0]}))
+    verdicts = study_claims.judge(vhcr, collapsed, papers)
+    assert [c["verdict"] for c in verdicts] == ["not held", "not held"]
+    assert "z_conv >= 0.0000" in verdicts[1]["evidence"]
+    assert study_claims.judge(vhcr, {"vhcr_ud": paper_like["vhcr_ud"]}, papers)[1][
+        "verdict"] == "not measurable"  # VHRED + u.d. not run
