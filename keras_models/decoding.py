@@ -46,23 +46,28 @@ def _symbols_to_logits(model, max_length):
     bias = _step_bias(model.vocab_size, max_length)
 
     def symbols_to_logits(ids, index, cache):
-        logits, state = decoder.step(ids[:, -1], cache["state"])
-        return logits + bias(index), {"state": state}
+        state = tf.cast(cache["state"], decoder.compute_dtype)
+        logits, state = decoder.step(ids[:, -1], state)
+        return logits + bias(index), {"state": tf.cast(state, tf.float32)}
     return symbols_to_logits
+
+
+def _initial_cache(model, condition):
+    """The decoding cache. Model Garden's decoders check it is float32, so a mixed-precision
+    model's float16 state is carried as float32 (lossless) and cast back at each step."""
+    return {"state": tf.cast(model.decoder.initial_state(condition), tf.float32)}
 
 
 def _sample(model, condition, max_length, greedy, temperature=1.0):
     """Greedy or sampled decoding with Model Garden's SamplingModule: (ids [B, <= L],
     log-probability of each response under the untempered model [B])."""
-    decoder = model.decoder
     module = model_garden_sampling.SamplingModule(
         _symbols_to_logits(model, max_length), vocab_size=model.vocab_size,
         max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False,
         sample_temperature=tf.maximum(tf.cast(temperature, tf.float32), 1e-6),
         enable_greedy=greedy)
     batch = tf.shape(condition)[0]
-    ids, scores = module.generate(tf.fill([batch], BOS_ID),
-                                  {"state": decoder.initial_state(condition)})
+    ids, scores = module.generate(tf.fill([batch], BOS_ID), _initial_cache(model, condition))
     return ids[:, 1:], scores[:, 0]  # without the leading <s>
 
 
@@ -116,7 +121,7 @@ def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS,
     batch = tf.shape(condition)[0]
     ids, scores = model_garden_beam_search.sequence_beam_search(
         _symbols_to_logits(model, max_length), initial_ids=tf.fill([batch], BOS_ID),
-        initial_cache={"state": model.decoder.initial_state(condition)},
+        initial_cache=_initial_cache(model, condition),
         vocab_size=model.vocab_size, beam_size=beam_size, alpha=alpha,
         max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False)
     return ids[:, :, 1:], scores  # without the leading <s>

@@ -215,7 +215,8 @@ def vhcr_ud_keeps_kl(rows):
     keeps = utt + conv > CLEARLY_ABOVE_ZERO
     return (_verdict(vanishes and keeps),
             f"VHRED + u.d. validation KL: peak {peak:.4f} nats/word at step {peak_step:.0f}, "
-            f"{last:.4f} at the end ({'vanished' if vanishes else 'kept'}); VHCR + u.d. over "
+            f"{last:.4f} at the end ({'below' if vanishes else 'not below'} half its peak); "
+            f"VHCR + u.d. over "
             f"the second half: z_utt >= {utt:.4f}, z_conv >= {conv:.4f} nats/word (held if "
             f"VHRED's end is below {VANISHED_SHARE:.0%} of its peak and VHCR's total stays "
             f"above {CLEARLY_ABOVE_ZERO})", "kl_over_training.png")

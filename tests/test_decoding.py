@@ -148,3 +148,24 @@ def test_every_decoder_ends_with_eos_at_the_length_cap(tiny):
             assert (ids[:, :3] != EOS_ID).all()
     finally:
         boosted.assign(saved)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_every_decoder_runs_a_mixed_precision_model(policy):
+    """A model whose decoder state is float16/bfloat16 decodes with all three modes
+    (Model Garden's decoders require a float32 cache)."""
+    import keras
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        config = configs.make_config("hred")
+        config.override({"model": {"embedding_dim": 4, "utterance_units": 5,
+                                   "context_units": 6, "decoder_units": 5}})
+        model = build_model(config.model, VOCAB)
+        model.build_from_batch({"utterances": tf.concat([CONTEXT, CONTEXT], 1)})
+        assert model.decoder.compute_dtype != "float32"
+        for ids in (greedy_decode(model, CONTEXT, max_length=5),
+                    sample_decode(model, CONTEXT, max_length=5, seed=1),
+                    beam_decode(model, CONTEXT, beam_size=2, max_length=5)[0][:, 0]):
+            assert ids.shape[0] == 2 and EOS_ID in ids.numpy()[0]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
