@@ -37,7 +37,7 @@ def paper_size_run(preset, folder):
         f.write("\n".join(vocab) + "\n")
     with open(os.path.join(folder, "config.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(config.as_dict(), f)
-    from pipeline.train import compile_model
+    from pipeline.training.factory import compile_model
     model = compile_model(config, VOCAB_SIZE, placeholder_batch())
     model.save_weights(os.path.join(folder, "checkpoints", "best.weights.h5"))
 

@@ -15,7 +15,7 @@ and the generator g_phi(e, c) -> z.
 Phases alternate every `phase_period_epochs` epochs, starting with AE. Each phase has its
 own compiled train function (Keras caches `train_function`, so flipping an attribute
 would silently keep training the first phase); `set_phase` swaps them, driven by
-`pipeline.callbacks.PhaseSchedule` from the global step, so a resumed run lands in the
+`pipeline.training.callbacks.PhaseSchedule` from the global step, so a resumed run lands in the
 right phase. Both optimizers are built up front and saved with the weights.
 
 Evaluation uses the posterior path (z = g(e, c), e ~ q(e | z~, c)): per-word NLL + KL is

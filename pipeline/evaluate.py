@@ -3,7 +3,7 @@
     python -m pipeline.evaluate --model_dir runs/co_ss [--split test] [--iw_samples 50]
 
 - Likelihood over every slice of the split (teacher forcing), in both papers' units
-  (`pipeline.likelihood`): per-word NLL bound = reconstruction + KL, with KL per latent
+  (`pipeline.evaluation.likelihood`): per-word NLL bound = reconstruction + KL, with KL per latent
   (VHCR paper); NLL summed per slice and KL per response (CO paper); perplexity. With
   `--iw_samples K`, an importance-weighted estimate of -log p(x | c) beside the ELBO.
 - Responses to each context, by greedy decoding, beam search (beam 5, <unk> never
@@ -14,7 +14,7 @@
 - Embedding Average / Greedy / Extrema over words (Liu et al. 2016; GloVe 6B 50-d by
   default, `--word_vectors` for any word2vec file such as the papers' GoogleNews 300-d),
   distinct-1/2 and BLEU; the same metrics for three reference responders on the same
-  contexts (`pipeline.reference_responders`: constant, random gold, retrieval).
+  contexts (`pipeline.evaluation.reference_responders`: constant, random gold, retrieval).
 
 Writes MODEL_DIR/eval/<checkpoint>/<split>.json, <split>.md, a TSV of id / context / gold /
 response per decoding mode and turn count, and TensorBoard scalars and sample dialogues
@@ -33,8 +33,10 @@ import tensorflow as tf
 
 from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, converse,
                                    generate, respond)
-from pipeline import cli, data, eval_files, likelihood, metrics
-from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
+from pipeline import cli, data
+from pipeline.evaluation import eval_files, likelihood, metrics
+from pipeline.evaluation.reference_responders import (RESPONDERS, ReferenceResponders,
+                                                     training_pairs)
 from pipeline.restore import load_run
 from preprocessing.codec import ids_to_text
 

@@ -31,7 +31,7 @@ import statistics
 import string
 import sys
 
-from pipeline import eval_files
+from pipeline.evaluation import eval_files
 
 EOU = " __eou__ "
 TSV_COLUMNS = ("id", "context", "gold", "response")

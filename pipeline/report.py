@@ -20,7 +20,8 @@ from collections import defaultdict
 
 import yaml
 
-from pipeline import configs, eval_files
+from pipeline import configs
+from pipeline.evaluation import eval_files
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
 REFERENCE_NAMES = {"constant": "*constant reply*", "random_gold": "*random gold reply*",

@@ -11,6 +11,8 @@ import tensorflow as tf
 import yaml
 
 from pipeline import configs
+from pipeline.training.factory import compile_model
+from pipeline.training.run_record import load as load_record, resolve_data_dir
 from preprocessing.codec import Codec
 from preprocessing.constants import EOS_ID, MANIFEST, VOCAB_FILE, load_vocab
 
@@ -64,7 +66,6 @@ class TrainedRun:
 def data_options(model_dir, config):
     """The preprocessing options a run was trained on: from its run record, else from its
     data folder's run.json, else the preprocessing defaults."""
-    from pipeline.run_record import load as load_record
     record = load_record(model_dir)
     options = (record or {}).get("data", {}).get("options")
     if options is None:
@@ -84,7 +85,6 @@ def load_config(model_dir):
         config = configs.ExperimentConfig()
         config.override(yaml.safe_load(f), is_strict=True)
     # A relative data path resolves from where the run was made (its run record).
-    from pipeline.run_record import resolve_data_dir
     config.override({"data": {"data_dir": resolve_data_dir(model_dir, config.data.data_dir)}})
     return config
 
@@ -112,7 +112,6 @@ def placeholder_batch():
 
 def load_run(model_dir, checkpoint="best"):
     """The trained model (weights and optimizer state loaded), its config and vocab."""
-    from pipeline.train import compile_model
     config = load_config(model_dir)
     vocab = load_vocab(os.path.join(model_dir, VOCAB_FILE))
     model = compile_model(config, len(vocab), placeholder_batch())

@@ -29,7 +29,8 @@ import time
 
 import yaml
 
-from pipeline import cli, configs, data, study_report
+from pipeline import cli, configs, data
+from pipeline.studies import report as study_report
 
 log = logging.getLogger("dialogvae")
 STATE_FILE = "study.json"
@@ -95,7 +96,7 @@ def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=N
     warmed up over 10% of the steps then cosine-decayed, `epochs` x `steps_per_epoch` steps,
     and every step schedule (KL annealing, scheduled sampling) scaled by small steps /
     paper steps, so it ends at the same share of the run as at paper scale."""
-    from pipeline.train import planned_steps
+    from pipeline.training.budget import planned_steps
     _, paper_steps = planned_steps(config, stats)
     epochs = epochs or study.small_epochs
     steps_per_epoch = steps_per_epoch or study.small_steps_per_epoch
@@ -119,7 +120,7 @@ def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=N
 def row_config(study, preset, data_dir, scale, stats, vocab_size, params_override=None,
                epochs=None, steps_per_epoch=None):
     """(config the row trains with, paper-scale config, paper-scale planned steps)."""
-    from pipeline.train import planned_steps
+    from pipeline.training.budget import planned_steps
     paper = paper_config(study, preset, data_dir)
     config = paper_config(study, preset, data_dir)
     if scale == "small":
@@ -249,7 +250,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     check_same_study(state, plan)
 
     configs_by_row = {}
-    from pipeline.train import check_budget, planned_steps
+    from pipeline.training.budget import check_budget, planned_steps
     for preset in rows:  # every row's config is checked before any row trains
         config, paper, paper_steps = row_config(study, preset, data_dir, scale, stats,
                                                 vocab_size, params_override, epochs,

@@ -15,11 +15,12 @@ import keras
 import tensorflow as tf
 import yaml
 
-from keras_models import build_model, schedules
-from keras_models.optimizers import FusedAdam
-from pipeline import callbacks as callbacks_lib
-from pipeline import cli, configs, data, distribute, run_record
+from pipeline import cli, configs, data
 from pipeline.restore import CheckpointError
+from pipeline.training import callbacks as callbacks_lib
+from pipeline.training import distribute, run_record
+from pipeline.training.budget import check_budget, planned_steps
+from pipeline.training.factory import compile_model, learning_rate
 
 log = logging.getLogger("dialogvae")
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}  # --progress -> Keras's verbose
@@ -57,111 +58,6 @@ def build_parser():
                         "bar on a terminal, else epoch)")
     cli.add_verbose_flag(parser)
     return parser
-
-
-def learning_rate(config, total_steps=None):
-    """The configured rate or schedule. `total_steps` None is a reload (evaluation, export)
-    that takes no step: a schedule then only has to exist, because Keras keeps a float
-    rate in a variable of its own and a schedule in none, so the optimizer's saved
-    variables match only if the reload builds the same kind."""
-    t = config.train
-    if t.learning_rate <= 0:
-        raise configs.ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
-    if not t.warmup_steps and t.lr_decay == "constant":
-        return t.learning_rate
-    if total_steps is None:
-        total_steps = t.warmup_steps + 1
-    try:
-        return schedules.WarmupDecay(t.learning_rate, t.warmup_steps, total_steps,
-                                     t.lr_decay, t.lr_final_ratio)
-    except ValueError as e:
-        raise configs.ConfigError(str(e)) from None
-
-
-def planned_steps(config, stats):
-    """(steps per epoch, total steps) of the run `config` plans on data with `stats`."""
-    steps_per_epoch = config.train.steps_per_epoch or max(
-        1, stats["splits"]["train"]["slices"] // config.data.batch_size)
-    return steps_per_epoch, config.train.epochs * steps_per_epoch
-
-
-def check_budget(config, total_steps):
-    """Refuses schedules the planned run cannot reach, before anything is written."""
-    m = config.model
-    problems = []
-    if m.kl_annealing_steps > total_steps:
-        problems.append(f"model.kl_annealing_steps={m.kl_annealing_steps} is longer than the "
-                        f"{total_steps} planned steps (the KL weight would end at "
-                        f"{total_steps / m.kl_annealing_steps:.2f}, and the model would "
-                        f"never train on the bound it is scored on)")
-    if m.architecture == "co" and m.scheduled_sampling_steps:
-        ae_steps = total_steps if m.joint_phases else _ae_steps(config, total_steps)
-        if m.scheduled_sampling_steps > ae_steps:
-            problems.append(f"model.scheduled_sampling_steps={m.scheduled_sampling_steps} is "
-                            f"longer than the {ae_steps} AE-phase steps planned (keep-rate "
-                            f"would never reach 0)")
-    if config.train.warmup_steps > total_steps:
-        problems.append(f"train.warmup_steps={config.train.warmup_steps} is longer than the "
-                        f"{total_steps} planned steps")
-    if problems:
-        raise configs.ConfigError("; ".join(problems) + ". Shorten the schedule or raise "
-                         "train.epochs / train.steps_per_epoch.")
-
-
-def _ae_steps(config, total_steps):
-    """AE-phase steps of an alternating CO run (the first period of each pair)."""
-    period = max(1, config.model.phase_period_epochs) * (total_steps // config.train.epochs)
-    full, rest = divmod(total_steps, 2 * period)
-    return full * period + min(rest, period)
-
-
-def make_optimizer(config, total_steps=None):
-    """Adam at the configured rate or schedule: the global batch is split over replicas
-    and the learning rate is deliberately not rescaled with their number."""
-    optimizer = FusedAdam(learning_rate(config, total_steps),
-                          clipnorm=config.train.clipnorm or None)
-    if config.runtime.mixed_precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
-    """The one model factory (train, restore, benchmarks, tests): the model of `config`
-    under its runtime precision, every variable and optimizer built (call inside the
-    strategy scope), compiled with its runtime XLA setting; word vectors loaded when
-    configured and `vocab` is given (a reload passes none: its weights come from a
-    checkpoint). `total_steps` (the planned run) sets the learning-rate schedule; None for
-    a reload. The global Keras dtype policy is left as it was."""
-    previous = keras.mixed_precision.global_policy()
-    if config.runtime.mixed_precision != "none":
-        keras.mixed_precision.set_global_policy(config.runtime.mixed_precision)
-    try:
-        model = build_model(config.model, vocab_size)
-        model.build_from_batch(batch)
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
-    if config.model.embeddings_path and vocab is not None:
-        load_word_vectors(model, config.model.embeddings_path, vocab)
-    optimizer = model.build_optimizers(lambda: make_optimizer(config, total_steps))
-    model.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
-    return model
-
-
-def load_word_vectors(model, path, vocab):
-    """Initialises the embedding rows of words found in a word2vec text/binary file."""
-    from gensim.models import KeyedVectors
-    vectors = KeyedVectors.load_word2vec_format(path, binary=not path.endswith(".txt"))
-    matrix = model.embedding.embeddings.numpy()
-    if vectors.vector_size != matrix.shape[1]:
-        raise ValueError(f"model.embeddings_path {path}: {vectors.vector_size}-d vectors, "
-                         f"model.embedding_dim is {matrix.shape[1]}")
-    found = 0
-    for i, word in enumerate(vocab):
-        if word in vectors.key_to_index:
-            matrix[i] = vectors[word]
-            found += 1
-    model.embedding.embeddings.assign(matrix)
-    log.info("embeddings: %d of %d words initialised from %s", found, len(vocab), path)
 
 
 def restore_backup(model, backup_dir):

@@ -6,7 +6,8 @@ import json
 import os
 import sys
 
-from pipeline import eval_files, run_record
+from pipeline.evaluation import eval_files
+from pipeline.training import run_record
 
 CARD_JSON, CARD_MD = "model_card.json", "model_card.md"
 

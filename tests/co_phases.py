@@ -6,7 +6,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from pipeline import distribute  # noqa: E402
+from pipeline.training import distribute  # noqa: E402
 
 if __name__ == "__main__" and sys.argv[2] == "mirrored":
     distribute.split_cpu(2)  # before TensorFlow starts its devices
@@ -17,7 +17,8 @@ import numpy as np  # noqa: E402
 from keras_models import build_model  # noqa: E402
 from keras_models.collaborative import CollaborativeVED  # noqa: E402
 from keras_models.optimizers import FusedAdam  # noqa: E402
-from pipeline import callbacks, configs, data  # noqa: E402
+from pipeline import configs, data  # noqa: E402
+from pipeline.training import callbacks  # noqa: E402
 from tests.helpers import TINY_MODEL  # noqa: E402
 
 STEPS_PER_EPOCH = 2

@@ -9,7 +9,7 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from pipeline import distribute  # noqa: E402
+from pipeline.training import distribute  # noqa: E402
 
 distribute.split_cpu(2)
 

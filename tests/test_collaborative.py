@@ -13,7 +13,8 @@ import tensorflow as tf
 from keras_models import build_model
 from keras_models.collaborative import AE, CVAE, JOINT
 from keras_models.optimizers import FusedAdam
-from pipeline import callbacks, configs, data
+from pipeline import configs, data
+from pipeline.training import callbacks
 from tests.helpers import REPO_ROOT, TINY_MODEL, TINY_OVERRIDE
 
 pytestmark = pytest.mark.slow  # trains CO models, in process and by pipeline.train

@@ -169,7 +169,7 @@ def test_report_cli_over_evaluated_runs(runs, evaluated, capsys):
 
 
 def test_importance_weighted_bound_k1_is_the_elbo_and_tightens_with_k(runs):
-    from pipeline import likelihood
+    from pipeline.evaluation import likelihood
     batch = {"utterances": tf.constant(
         [[[4, 5, 6, 3], [7, 8, 3, 0], [9, 3, 0, 0], [10, 11, 3, 0]],
          [[12, 3, 0, 0], [13, 14, 15, 3], [0, 0, 0, 0], [0, 0, 0, 0]]], tf.int32)}
@@ -204,7 +204,7 @@ def test_importance_weighted_bound_k1_is_the_elbo_and_tightens_with_k(runs):
 
 
 def test_importance_weighted_estimate_is_finite_on_long_inputs(runs):
-    from pipeline import likelihood
+    from pipeline.evaluation import likelihood
     rng = np.random.default_rng(0)
     utterances = rng.integers(4, 200, size=(3, 12, 31)).astype(np.int32)
     utterances[:, :, -1] = 3  # 30 words + </s>, 12 turns

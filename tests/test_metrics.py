@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.metrics import (WordVectors, bleu, distinct_n, embedding_scores,
+from pipeline.evaluation.metrics import (WordVectors, bleu, distinct_n, embedding_scores,
                               load_word_vectors)
 
 R2 = 1 / math.sqrt(2)  # 0.70711
@@ -167,7 +167,7 @@ def test_missing_vectors_file(tmp_path):
 
 
 def test_embedding_words_drop_punctuation_and_split_contractions():
-    from pipeline.metrics import embedding_words
+    from pipeline.evaluation.metrics import embedding_words
     tokens = ["i'm", "not", "sure", ".", "don't", "you", "think", "?", "can't", "<unk>",
               "it's", "o'clock", "--", "3", "!"]
     assert embedding_words(tokens) == ["i", "am", "not", "sure", "do", "not", "you", "think",
@@ -192,7 +192,7 @@ def test_punctuation_and_contractions_change_the_scores_by_hand():
 
 
 def test_reference_responders_on_a_toy_corpus():
-    from pipeline.reference_responders import ReferenceResponders, derangement, training_pairs
+    from pipeline.evaluation.reference_responders import ReferenceResponders, derangement, training_pairs
     train = [["how are you ?", "fine , thanks .", "good ."],
              ["where do you live ?", "in paris .", "nice ."],
              ["hello", "good ."]]
@@ -215,7 +215,7 @@ def test_reference_responders_on_a_toy_corpus():
 
 
 def test_repetition_rate_counts_runs_of_three():
-    from pipeline.metrics import repetition_rate
+    from pipeline.evaluation.metrics import repetition_rate
     responses = [["yes", ",", ",", ",", "."], ["no", "no", "."], ["a", "b", "a", "b"], []]
     assert repetition_rate(responses) == 0.25
     assert repetition_rate(responses, run=2) == 0.5

@@ -62,13 +62,16 @@ def test_drop_regularisers_act_only_in_training(small_data, switch):
     for weight in dropped.weights:  # same weights; h_unk exists only in `dropped`
         if weight.path in source:
             weight.assign(source[weight.path])
+        else:  # far from any real encoding, so the drop shows in an untrained model's NLL
+            weight.assign(tf.fill(weight.shape, 3.0))
     assert float(plain.compute_terms(batch, training=True)["nll"]) == pytest.approx(
         float(plain.compute_terms(batch, training=False)["nll"]), rel=1e-6)
     assert float(dropped.compute_terms(batch, training=False)["nll"]) == pytest.approx(
         float(plain.compute_terms(batch, training=False)["nll"]), rel=1e-6)
-    # (An untrained model is near-uniform, so the drop moves the NLL only slightly.)
+    # (An untrained model barely uses its context: the drop moves the summed NLL by ~0.1,
+    # far above float32 rounding, ~3e-4 at this size.)
     assert float(dropped.compute_terms(batch, training=True)["nll"]) != pytest.approx(
-        float(dropped.compute_terms(batch, training=False)["nll"]), rel=1e-6)
+        float(dropped.compute_terms(batch, training=False)["nll"]), abs=0.02)
 
 
 def test_free_bits_floor_the_kl_term():

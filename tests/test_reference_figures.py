@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from pipeline import metrics
+from pipeline.evaluation import metrics
 from pipeline.evaluate import response_metrics
-from pipeline.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
+from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from preprocessing.text import tokenize_batch
 from tests.helpers import corpus_path
 

@@ -4,6 +4,7 @@ import pytest
 
 from keras_models.schedules import WarmupDecay
 from pipeline import configs, train
+from pipeline.training import budget, factory
 
 
 def rates(schedule, steps):
@@ -38,23 +39,23 @@ def test_negative_learning_rate_is_a_config_error():
     config = configs.make_config("hred")
     config.override({"train": {"learning_rate": -0.1}})  # built in code, not by make_config
     with pytest.raises(configs.ConfigError, match="train.learning_rate must be > 0"):
-        train.learning_rate(config, total_steps=100)
+        factory.learning_rate(config, total_steps=100)
 
 
 def test_schedules_longer_than_the_budget_are_refused_with_the_numbers():
     kla = configs.make_config("kla", params_override="train.epochs=30")
     with pytest.raises(configs.ConfigError, match=r"kl_annealing_steps=12000 .* 5130 planned"
                                                   r" steps .* end at 0\.43"):
-        train.check_budget(kla, 30 * 171)
-    train.check_budget(kla, 12000)  # fits exactly
+        budget.check_budget(kla, 30 * 171)
+    budget.check_budget(kla, 12000)  # fits exactly
     co_ss = configs.make_config("co_ss", params_override="train.epochs=4")
     # Alternating AE/CVAE epochs of 250 steps: AE epochs 1 and 3 give 500 AE steps.
-    assert train._ae_steps(co_ss, 1000) == 500
+    assert budget._ae_steps(co_ss, 1000) == 500
     with pytest.raises(configs.ConfigError, match="scheduled_sampling_steps=2500 .* 500 "
                                                   "AE-phase steps"):
-        train.check_budget(co_ss, 1000)
+        budget.check_budget(co_ss, 1000)
     joint = configs.make_config("co_ss_joint", params_override="train.epochs=4")
-    train.check_budget(joint, 2500)  # both phases every step: all 2,500 count
+    budget.check_budget(joint, 2500)  # both phases every step: all 2,500 count
 
 
 def test_cli_refuses_a_bad_schedule_before_writing_anything(small_data, tmp_path, capsys):

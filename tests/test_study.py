@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from pipeline import configs, study, study_claims
+from pipeline import configs, study
+from pipeline.studies import claims as study_claims
 from tests.helpers import TINY_OVERRIDE
 
 # Tiny rows: a few steps, KL annealing within them (the scaled paper ramp does not fit).
@@ -34,7 +35,7 @@ def test_presets_take_their_papers_settings_per_dataset():
 
 
 def test_every_preset_fits_its_planned_paper_run():
-    from pipeline.train import check_budget, planned_steps
+    from pipeline.training.budget import check_budget, planned_steps
     for preset in configs.PRESETS:
         for dataset in ("dailydialog", "cornell"):
             config = configs.make_config(preset, dataset=dataset)

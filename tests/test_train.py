@@ -9,6 +9,7 @@ import time
 import pytest
 
 from pipeline import configs, train
+from pipeline.training import factory
 from tests.helpers import REPO_ROOT, TINY_OVERRIDE
 
 FAST = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,"
@@ -108,7 +109,8 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
 
 def test_a_crash_while_saving_a_backup_keeps_the_previous_one(small_data, tmp_path):
     from keras_models import build_model
-    from pipeline import callbacks, data
+    from pipeline import data
+    from pipeline.training import callbacks
     config = configs.make_config("hred")
     config.override({"model": {"embedding_dim": 3, "utterance_units": 4, "context_units": 4,
                                "decoder_units": 4}})
@@ -146,14 +148,14 @@ def test_word_vectors_initialise_the_embedding(small_data, tmp_path):
     model = build_model(config.model, len(vocab))
     model.build_from_batch(next(iter(data.make_dataset(small_data, "train", 4, False))))
     before = model.embedding.embeddings.numpy().copy()
-    train.load_word_vectors(model, str(path), vocab)
+    factory.load_word_vectors(model, str(path), vocab)
     after = model.embedding.embeddings.numpy()
     assert after[10].tolist() == [1.0, 2.0, 3.0]
     assert (after[11:] == before[11:]).all() and (after[:10] == before[:10]).all()
 
 
 def test_collapse_warning_after_patience_steps(caplog):
-    from pipeline.callbacks import TrainingMonitor
+    from pipeline.training.callbacks import TrainingMonitor
 
     class FakeOptimizer:
         iterations = 0

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_models.decoding import greedy_decode
-from pipeline import likelihood
+from pipeline.evaluation import likelihood
 from preprocessing.codec import ids_to_text
 
 log = logging.getLogger("dialogvae")

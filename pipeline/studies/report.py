@@ -7,7 +7,9 @@ import math
 import os
 import shutil
 
-from pipeline import eval_files, report, study_claims
+from pipeline import report
+from pipeline.evaluation import eval_files
+from pipeline.studies import claims as study_claims
 
 CURVE_COLUMNS = ("global_step", "kl_utt", "kl_conv", "kl_weight", "val_kl_utt", "val_kl_conv",
                  "val_nll_bound", "val_ppl", "val_prior_variance_ratio_utt",

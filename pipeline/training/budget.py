@@ -1,0 +1,43 @@
+"""The plan of a run: its steps from the data's size, and the schedules it can reach.
+
+Checked before anything is written (train, study), so a schedule longer than the run is
+refused with its numbers instead of silently never finishing.
+"""
+from pipeline import configs
+
+
+def planned_steps(config, stats):
+    """(steps per epoch, total steps) of the run `config` plans on data with `stats`."""
+    steps_per_epoch = config.train.steps_per_epoch or max(
+        1, stats["splits"]["train"]["slices"] // config.data.batch_size)
+    return steps_per_epoch, config.train.epochs * steps_per_epoch
+
+
+def check_budget(config, total_steps):
+    """Refuses schedules the planned run cannot reach, before anything is written."""
+    m = config.model
+    problems = []
+    if m.kl_annealing_steps > total_steps:
+        problems.append(f"model.kl_annealing_steps={m.kl_annealing_steps} is longer than the "
+                        f"{total_steps} planned steps (the KL weight would end at "
+                        f"{total_steps / m.kl_annealing_steps:.2f}, and the model would "
+                        f"never train on the bound it is scored on)")
+    if m.architecture == "co" and m.scheduled_sampling_steps:
+        ae_steps = total_steps if m.joint_phases else _ae_steps(config, total_steps)
+        if m.scheduled_sampling_steps > ae_steps:
+            problems.append(f"model.scheduled_sampling_steps={m.scheduled_sampling_steps} is "
+                            f"longer than the {ae_steps} AE-phase steps planned (keep-rate "
+                            f"would never reach 0)")
+    if config.train.warmup_steps > total_steps:
+        problems.append(f"train.warmup_steps={config.train.warmup_steps} is longer than the "
+                        f"{total_steps} planned steps")
+    if problems:
+        raise configs.ConfigError("; ".join(problems) + ". Shorten the schedule or raise "
+                         "train.epochs / train.steps_per_epoch.")
+
+
+def _ae_steps(config, total_steps):
+    """AE-phase steps of an alternating CO run (the first period of each pair)."""
+    period = max(1, config.model.phase_period_epochs) * (total_steps // config.train.epochs)
+    full, rest = divmod(total_steps, 2 * period)
+    return full * period + min(rest, period)
