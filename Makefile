@@ -7,8 +7,6 @@ BIN := $(VENV)/bin
 
 all: demo
 
-export TF_CPP_MIN_LOG_LEVEL ?= 2  # keep TensorFlow's start-up chatter out of the output
-
 # The main job's recipe: CO+SS at reduced sizes with an adaptive softmax, the condition
 # at every decoder step and a warmed-up, decaying learning rate, 1,000 steps alternating
 # AE / CVAE epochs, scheduled sampling over the 500 AE steps (pipeline/demo.yaml says why).

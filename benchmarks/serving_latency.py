@@ -7,13 +7,18 @@ Builds a paper-size model (vocabulary 20,004, untrained weights), exports it wit
 (greedy) and `beam` (beam 5) on 3-turn contexts, batch 1 and 32. Untrained weights rarely
 emit </s>, so most responses run to the 31-token cap: this is the worst case a trained
 model approaches only for long responses. Prints p50/p95; asserts nothing.
+
+Beside them, the same run times a reference: 31 tokens' worth of the decoder's output
+projection alone (a [batch, 512] x [512, 20,004] product per token, in one tf.function
+loop), the memory-bandwidth floor of greedy decoding on this machine. Compare decoders
+across machines or commits by their distance to it, not by their raw milliseconds.
 """
 import argparse
 import os
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -43,6 +48,23 @@ def paper_size_run(preset, folder):
 
 
 CONTEXT_WORDS = sorted({w for line in CONTEXT for w in line.split()})
+TOKENS = 31  # the decoders' cap: 30 words + </s>
+
+
+def projection_floor(batch, units=512):
+    """A function running TOKENS output projections ([batch, units] x [units, V] + argmax)
+    in a tf.while_loop: what greedy decoding cannot go below."""
+    kernel = tf.Variable(tf.random.normal([units, VOCAB_SIZE], stddev=0.05))
+    state = tf.random.normal([batch, units])
+
+    @tf.function
+    def run():
+        def body(i, h, ids):
+            logits = tf.matmul(h, kernel)
+            return i + 1, h * 0.99, ids + tf.argmax(logits, -1, output_type=tf.int32)
+        return tf.while_loop(lambda i, *_: i < TOKENS, body,
+                             (0, state, tf.zeros([batch], tf.int32)))[2]
+    return run
 
 
 def percentiles(function, repeats):
@@ -73,6 +95,7 @@ def main():
         for batch in (1, 32):
             context = tf.constant([CONTEXT] * batch)
             calls = {
+                "reference: projection": projection_floor(batch),
                 "encode (no decoding)": lambda: loaded.signatures["encode"](context=context),
                 "serving_default": lambda: loaded.signatures["serving_default"](context=context),
                 "beam (5)": lambda: loaded.signatures["beam"](context=context,
@@ -82,6 +105,9 @@ def main():
                 p50, p95 = percentiles(call, args.repeats if batch == 1 else
                                        max(5, args.repeats // 3))
                 out = call()
+                if not isinstance(out, dict):  # the reference: TOKENS steps by construction
+                    print(f"{name:<21} {batch:>5} {p50:8.1f} {p95:8.1f} {TOKENS:7.1f}")
+                    continue
                 if "mean" in out:
                     print(f"{name:<21} {batch:>5} {p50:8.1f} {p95:8.1f} {0:7.1f}")
                     continue

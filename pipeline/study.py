@@ -20,7 +20,6 @@ from its last backup. A study is refused when rerun with another scale or budget
 """
 import argparse
 import dataclasses
-import json
 import logging
 import os
 import subprocess
@@ -30,6 +29,7 @@ import time
 import yaml
 
 from pipeline import cli, configs, data
+from pipeline.files import read_json, write_json_atomic
 from pipeline.studies import report as study_report
 
 log = logging.getLogger("dialogvae")
@@ -141,20 +141,13 @@ def row_config(study, preset, data_dir, scale, stats, vocab_size, params_overrid
 
 
 def load_state(out_dir):
-    path = os.path.join(out_dir, STATE_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(os.path.join(out_dir, STATE_FILE))
 
 
 def save_state(out_dir, state):
     """Written beside and renamed over the old file: a kill never leaves half a state."""
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, STATE_FILE)
-    with open(path + ".partial", "w", encoding="utf-8") as f:
-        json.dump(state, f, indent=1)
-    os.replace(path + ".partial", path)
+    write_json_atomic(os.path.join(out_dir, STATE_FILE), state)
 
 
 def check_same_study(state, plan):

@@ -5,7 +5,6 @@ checkout or the working directory); for DailyDialog only, the official archive,
 downloaded once into $DIALOGVAE_CACHE (default ~/.cache/dialogvae) and verified by the
 SHA-256 of its three split files.
 """
-import hashlib
 import io
 import os
 import shutil
@@ -13,6 +12,7 @@ import tempfile
 import urllib.request
 import zipfile
 
+from pipeline.files import sha256
 from preprocessing.corpora.common import InputError
 
 DAILYDIALOG_URL = "http://yanran.li/files/ijcnlp_dailydialog.zip"
@@ -57,17 +57,9 @@ def resolve_input(corpus, input_path=None, download=True):
                      f"pass --input PATH, or set DIALOGVAE_DATA to a folder holding {corpus}/")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _verified(folder):
     return all(os.path.isfile(os.path.join(folder, rel)) and
-               _sha256(os.path.join(folder, rel)) == sha
+               sha256(os.path.join(folder, rel)) == sha
                for rel, sha in DAILYDIALOG_SHA256.items())
 
 

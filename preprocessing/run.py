@@ -12,9 +12,6 @@ import os
 import sys
 import time
 
-# TensorFlow's C++ start-up notices, printed once per worker, bury the summary.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions

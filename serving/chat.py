@@ -14,8 +14,6 @@ import sys
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # a chat, not TensorFlow's start-up log
-
 
 def latest_version(path):
     """A SavedModel folder, or the newest integer version under an export base."""

@@ -8,13 +8,13 @@ resolve). A rerun with other data or another config is refused before anything i
 directory is touched; a finished run says so and changes nothing.
 """
 import datetime
-import hashlib
 import json
 import os
 import subprocess
 import sys
 
 from pipeline import configs
+from pipeline.files import read_json, sha256, write_json_atomic
 from preprocessing.constants import MANIFEST
 from preprocessing.constants import VOCAB_FILE
 
@@ -27,21 +27,13 @@ NOT_COMPARED = ("data.data_dir", "runtime.distribution_strategy", "runtime.num_c
                 "decoding.temperature")
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def data_fingerprint(data_dir):
     """What identifies a preprocessed dataset, wherever it is stored."""
     with open(os.path.join(data_dir, MANIFEST), encoding="utf-8") as f:
         manifest = json.load(f)
     with open(os.path.join(data_dir, "stats.json"), encoding="utf-8") as f:
         splits = json.load(f).get("splits", {})
-    return {"vocab_sha256": _sha256(os.path.join(data_dir, VOCAB_FILE)),
+    return {"vocab_sha256": sha256(os.path.join(data_dir, VOCAB_FILE)),
             "corpus": manifest.get("corpus"), "options": manifest.get("options"),
             "format_version": manifest.get("format_version"),
             "slices": {name: split.get("slices") for name, split in sorted(splits.items())}}
@@ -81,18 +73,12 @@ def make_record(preset, config, data_dir, argv=None):
 
 def load(model_dir):
     path = os.path.join(model_dir, RECORD_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(path)
 
 
 def save(model_dir, record):
     """Written beside and renamed over: a kill never leaves half a record."""
-    path = os.path.join(model_dir, RECORD_FILE)
-    with open(path + ".partial", "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=1)
-    os.replace(path + ".partial", path)
+    write_json_atomic(os.path.join(model_dir, RECORD_FILE), record)
 
 
 def _flatten(tree, prefix=""):
@@ -133,7 +119,7 @@ def legacy_differences(model_dir, config, data_dir):
         found = differences({"preset": None, "config": stored, "data": {}},
                             {"preset": None, "config": config.as_dict(), "data": {}})
     vocab = os.path.join(model_dir, VOCAB_FILE)
-    if os.path.isfile(vocab) and _sha256(vocab) != _sha256(os.path.join(data_dir, VOCAB_FILE)):
+    if os.path.isfile(vocab) and sha256(vocab) != sha256(os.path.join(data_dir, VOCAB_FILE)):
         found.append("vocabulary (vocab.txt hash): differs from the data this run was "
                      "trained on")
     return found
