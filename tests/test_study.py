@@ -179,5 +179,11 @@ def test_figure_claims_are_judged_on_the_figure_rows():
     verdicts = study_claims.judge(vhcr, collapsed, papers)
     assert [c["verdict"] for c in verdicts] == ["not held", "not held"]
     assert "z_conv >= 0.0000" in verdicts[1]["evidence"]
+    # High at first, then falling to a fifth of its peak: above 0.01, but not stable.
+    falling = dict(paper_like, vhcr_ud=row({"val_kl_utt": [0.2, 0.05, 0.03],
+                                            "val_kl_conv": [0.1, 0.01, 0.03]}))
+    verdict = study_claims.judge(vhcr, falling, papers)[1]
+    assert verdict["verdict"] == "not held"
+    assert "0.0600 at the end (below half its peak)" in verdict["evidence"]
     assert study_claims.judge(vhcr, {"vhcr_ud": paper_like["vhcr_ud"]}, papers)[1][
         "verdict"] == "not measurable"  # VHRED + u.d. not run
