@@ -8,9 +8,9 @@ search would otherwise favour it: one </s> is more probable than any sentence), 
 words, as the training data's utterances have at most the word cap), and return 0-padded
 ids. They are
 graph-friendly (tf.while_loop), so the serving export traces the same functions.
-All three are Model Garden's decoding ops over one step function: beam search
-(`official.nlp.modeling.ops.beam_search`) and its sampling module (greedy, sampling);
-`generate` is the one entry point.
+All three run one step function: Model Garden's beam search
+(`official.nlp.modeling.ops.beam_search`) and sampling module (sampling), and a plain loop
+for greedy (faster to serve than the sampling module); `generate` is the one entry point.
 """
 import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
@@ -58,14 +58,45 @@ def _initial_cache(model, condition):
     return {"state": tf.cast(model.decoder.initial_state(condition), tf.float32)}
 
 
+def _greedy(model, condition, max_length):
+    """Greedy decoding as a plain tf.while_loop over the shared step function: (ids
+    [B, <= L], log-probability of each response [B]). Model Garden's sampling module gives
+    the same responses with more bookkeeping per step (tempered and untempered scores,
+    top-k / top-p) and served greedy ~4% slower (BUILD.md, Serving), so the serving
+    default keeps this loop."""
+    step = _symbols_to_logits(model, max_length)
+    batch = tf.shape(condition)[0]
+
+    def body(i, token, cache, finished, log_prob, tokens):
+        logits, cache = step(token[:, None], i, cache)
+        token = tf.where(finished, PAD_ID, tf.argmax(logits, -1, output_type=tf.int32))
+        picked = (tf.gather(logits, token, batch_dims=1)
+                  - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
+        log_prob += tf.where(finished, 0.0, picked)
+        return (i + 1, token, cache, finished | (token == EOS_ID), log_prob,
+                tokens.write(i, token))
+
+    def not_done(i, token, cache, finished, log_prob, tokens):
+        return (i < max_length) & ~tf.reduce_all(finished)
+
+    *_, log_prob, tokens = tf.while_loop(
+        not_done, body, (0, tf.fill([batch], BOS_ID), _initial_cache(model, condition),
+                         tf.zeros([batch], tf.bool), tf.zeros([batch]),
+                         tf.TensorArray(tf.int32, size=0, dynamic_size=True)))
+    return tf.transpose(tf.reshape(tokens.stack(), [-1, batch])), log_prob
+
+
 def _sample(model, condition, max_length, greedy, temperature=1.0):
-    """Greedy or sampled decoding with Model Garden's SamplingModule: (ids [B, <= L],
-    log-probability of each response under the untempered model [B])."""
+    """Greedy (`_greedy`) or sampled decoding, the latter with Model Garden's
+    SamplingModule: (ids [B, <= L], log-probability of each response under the untempered
+    model [B])."""
+    if greedy:
+        return _greedy(model, condition, max_length)
     module = model_garden_sampling.SamplingModule(
         _symbols_to_logits(model, max_length), vocab_size=model.vocab_size,
         max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False,
         sample_temperature=tf.maximum(tf.cast(temperature, tf.float32), 1e-6),
-        enable_greedy=greedy)
+        enable_greedy=False)
     batch = tf.shape(condition)[0]
     ids, scores = module.generate(tf.fill([batch], BOS_ID), _initial_cache(model, condition))
     return ids[:, 1:], scores[:, 0]  # without the leading <s>
