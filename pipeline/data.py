@@ -50,13 +50,18 @@ def check_data_dir(data_dir):
     return data_dir
 
 
-def corpus_of(data_dir):
-    """The corpus a finished preprocessing run read (its run.json), or None without one."""
+def read_manifest(data_dir):
+    """A finished preprocessing run's run.json (corpus, options), or None without one."""
     path = os.path.join(data_dir, MANIFEST)
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f).get("corpus")
+        return json.load(f)
+
+
+def corpus_of(data_dir):
+    """The corpus a finished preprocessing run read, or None without one."""
+    return (read_manifest(data_dir) or {}).get("corpus")
 
 
 def load_vocabulary(data_dir):

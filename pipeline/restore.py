@@ -4,17 +4,16 @@ Every tool after training (evaluate, latent, serving export, chat) starts here, 
 is always rebuilt with the exact config and vocabulary it was trained with.
 """
 import dataclasses
-import json
 import os
 
 import tensorflow as tf
 import yaml
 
-from pipeline import configs
+from pipeline import configs, data
 from pipeline.training.factory import compile_model
 from pipeline.training.run_record import load as load_record, resolve_data_dir
 from preprocessing.codec import Codec
-from preprocessing.constants import EOS_ID, MANIFEST, VOCAB_FILE, load_vocab
+from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}
@@ -69,10 +68,7 @@ def data_options(model_dir, config):
     record = load_record(model_dir)
     options = (record or {}).get("data", {}).get("options")
     if options is None:
-        manifest = os.path.join(config.data.data_dir, MANIFEST)
-        if os.path.isfile(manifest):
-            with open(manifest, encoding="utf-8") as f:
-                options = json.load(f).get("options")
+        options = (data.read_manifest(config.data.data_dir) or {}).get("options")
     return {**DEFAULT_DATA_OPTIONS, **(options or {})}
 
 

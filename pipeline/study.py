@@ -2,8 +2,8 @@
 evaluate each, and write the findings to results/NAME/.
 
     python -m pipeline.study co_dailydialog --scale small
-    python -m pipeline.study vhcr_dailydialog --scale small --data data/dailydialog
-    python -m pipeline.study vhcr_cornell --scale paper --data data/cornell   # a GPU's work
+    python -m pipeline.study vhcr_dailydialog --scale small --data data/dailydialog_dialogues
+    python -m pipeline.study vhcr_cornell --scale paper --data data/cornell_dialogues  # a GPU's work
 
 Each row is trained by `pipeline.train` with its preset and the paper's settings for the
 dataset (`configs.PAPER_SETTINGS`), then evaluated by `pipeline.evaluate`; CO studies also
@@ -49,7 +49,25 @@ class Study:
     def all_rows(self):
         return self.rows + self.figure_rows
 
+    @property
+    def max_slice_words(self):
+        """The data the paper trains on: CO cuts dialogues into 80-word slices, VHCR keeps
+        each conversation whole (z_conv is a latent of the whole conversation)."""
+        return CO_SLICE_WORDS if self.paper == "co" else 0
 
+    @property
+    def default_data_dir(self):
+        return os.path.join("data", self.dataset if self.paper == "co"
+                            else f"{self.dataset}_dialogues")
+
+    @property
+    def small_batch(self):
+        """--scale small's batch: 64 80-word slices, or 32 whole conversations (DailyDialog
+        averages 7.8 utterances, 100 words, per dialogue), about 3,300 words either way."""
+        return SMALL_BATCH if self.paper == "co" else SMALL_BATCH // 2
+
+
+CO_SLICE_WORDS = 80  # the CO paper's dialogue slices
 CO_STUDY_ROWS = configs.TABLE_ROWS["co"]
 VHCR_STUDY_ROWS = configs.TABLE_ROWS["vhcr"]
 # Small budgets sized to run a whole study in <= 75 minutes on 2 CPU cores (README of each
@@ -92,7 +110,7 @@ def paper_config(study, preset, data_dir):
 
 
 def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=None):
-    """The reduced configuration of a paper-scale `config`: demo sizes, batch 64, Adam 3e-3
+    """The reduced configuration of a paper-scale `config`: demo sizes, `study.small_batch`, Adam 3e-3
     warmed up over 10% of the steps then cosine-decayed, `epochs` x `steps_per_epoch` steps,
     and every step schedule (KL annealing, scheduled sampling) scaled by small steps /
     paper steps, so it ends at the same share of the run as at paper scale."""
@@ -109,7 +127,7 @@ def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=N
         value = getattr(config.model, key)
         if value:
             model[key] = max(1, round(value * ratio))
-    config.override({"model": model, "data": {"batch_size": SMALL_BATCH},
+    config.override({"model": model, "data": {"batch_size": study.small_batch},
                      "train": {**SMALL_TRAIN, "epochs": epochs,
                                "steps_per_epoch": steps_per_epoch,
                                "warmup_steps": max(1, round(SMALL_WARMUP_SHARE * steps))}},
@@ -138,6 +156,24 @@ def row_config(study, preset, data_dir, scale, stats, vocab_size, params_overrid
         except (ValueError, KeyError) as e:
             raise StudyError(f"--params_override: {e}") from None
     return config, paper, paper_steps
+
+
+def check_study_data(name, study, data_dir):
+    """Refuses data of another corpus, or sliced otherwise than the paper trains on."""
+    manifest = data.read_manifest(data_dir) or {}
+    corpus = manifest.get("corpus")
+    slice_words = manifest.get("options", {}).get("max_slice_words")
+    fix = (f"preprocess it with python -m preprocessing.run --corpus {study.dataset} "
+           f"--max_slice_words {study.max_slice_words} --output {study.default_data_dir}")
+    if corpus != study.dataset:
+        raise StudyError(f"--data {data_dir} holds {corpus!r}, the study {name} needs "
+                         f"{study.dataset!r}: {fix}")
+    if slice_words != study.max_slice_words:
+        wanted = ("whole conversations (max_slice_words 0)" if not study.max_slice_words
+                  else f"{study.max_slice_words}-word slices")
+        raise StudyError(f"--data {data_dir} was preprocessed with max_slice_words "
+                         f"{slice_words} (its run.json); the study {name} trains on "
+                         f"{wanted}, as the paper does: {fix}")
 
 
 def load_state(out_dir):
@@ -217,7 +253,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     if name not in STUDIES:
         raise StudyError(f"{name!r} is not a study; choose one of {', '.join(STUDIES)}")
     study = STUDIES[name]
-    data_dir = data_dir or os.path.join("data", study.dataset)
+    data_dir = data_dir or study.default_data_dir
     out_dir = out_dir or os.path.join("results", name)
     runs_dir = runs_dir or os.path.join("runs", "study", name)
     rows = tuple(rows or study.all_rows)
@@ -226,11 +262,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
         raise StudyError(f"--rows {','.join(unknown)}: not rows of {name} "
                          f"({', '.join(study.all_rows)})")
     stats = data.load_stats(data_dir)
-    corpus = data.corpus_of(data_dir)
-    if corpus != study.dataset:
-        raise StudyError(f"--data {data_dir} holds {corpus!r}, the study {name} needs "
-                         f"{study.dataset!r}: preprocess it with python -m preprocessing.run "
-                         f"--corpus {study.dataset} --output data/{study.dataset}")
+    check_study_data(name, study, data_dir)
     vocab_size = len(data.load_vocabulary(data_dir))
     # Paths as given (the committed results must not name this machine's folders).
     plan = {"study": name, "scale": scale, "data_dir": os.path.normpath(data_dir),
@@ -280,7 +312,9 @@ def main(argv=None):
     parser.add_argument("name", choices=sorted(STUDIES), metavar="NAME",
                         help="one of: " + ", ".join(STUDIES))
     parser.add_argument("--scale", choices=("small", "paper"), default="small")
-    parser.add_argument("--data", help="preprocessed data (default: data/DATASET)")
+    parser.add_argument("--data", help="preprocessed data (default: data/DATASET for CO "
+                        "studies, 80-word slices; data/DATASET_dialogues for VHCR studies, "
+                        "whole conversations: --max_slice_words 0)")
     parser.add_argument("--out", help="results folder (default: results/NAME)")
     parser.add_argument("--runs_dir", help="where the rows' models go (default: runs/study/NAME)")
     parser.add_argument("--rows", help="a comma-separated subset of the table's rows")

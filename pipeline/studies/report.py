@@ -132,8 +132,12 @@ def _setup_lines(name, study, state, rows):
         + (f" --epochs {plan['epochs']}" if plan["epochs"] else "")
         + (f" --steps_per_epoch {plan['steps_per_epoch']}" if plan["steps_per_epoch"] else "")
         + "`",
-        f"- Data: {study.dataset} (`{os.path.basename(plan['data_dir'])}`); responses decoded "
-        f"for {plan['max_examples']} test slices; likelihood over the whole test split.",
+        f"- Data: {study.dataset} (`{os.path.basename(plan['data_dir'])}`), "
+        + ("whole conversations" if not study.max_slice_words
+           else f"{study.max_slice_words}-word slices")
+        + f"; responses decoded for {plan['max_examples']} test "
+        f"{'slices' if study.max_slice_words else 'conversations'}; likelihood over the whole "
+        "test split.",
         f"- Sizes: embedding {m['embedding_dim']}, utterance GRU {m['utterance_units']}, "
         f"context GRU {m['context_units']}, decoder GRU {m['decoder_units']}, latents "
         f"{m['latent_dim']}" + (f" (z_conv {m['conv_latent_dim']})" if study.paper == "vhcr"
