@@ -121,8 +121,8 @@ class ExperimentConfig(base_config.Config):
 # steps on DailyDialog: the ramp ends at 70% of them) and stop early on the validation bound.
 # VHCR paper (the authors' code): batch 80, Adam 1e-4, 30 epochs, KL annealing over 25,000
 # iterations for every latent model. DailyDialog is not a VHCR-paper corpus: 30 epochs of
-# its whole conversations (the VHCR paper's data, 11,118 of them) are 4,170 steps, so the
-# same 25,000-step ramp is kept and the run planned at 200 epochs (27,800 steps; 54,800 on
+# its whole conversations (the VHCR paper's data, 11,118 of them) are 4,140 steps, so the
+# same 25,000-step ramp is kept and the run planned at 200 epochs (27,600 steps; 54,800 on
 # 80-word slices).
 PAPER_SETTINGS = {
     "co": {

@@ -15,6 +15,14 @@ def small_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_dialogues(tmp_path_factory):
+    """The same dialogues kept whole (--max_slice_words 0), as VHCR studies train on."""
+    from tests.helpers import make_small_dailydialog, real_or_synthetic_root
+    return make_small_dailydialog(real_or_synthetic_root(), tmp_path_factory.mktemp("whole"),
+                                  options=["--max_slice_words", "0"])
+
+
+@pytest.fixture(scope="session")
 def trained_runs(small_data, tmp_path_factory):
     """Tiny HRED, VHCR and CO+SS models trained a few steps each by `pipeline.train`."""
     import subprocess

@@ -111,11 +111,12 @@ def real_or_synthetic_root(name="dailydialog"):
     return path if os.path.isdir(path) else None
 
 
-def make_small_dailydialog(root, folder, per_split=(300, 40, 40)):
+def make_small_dailydialog(root, folder, per_split=(300, 40, 40), options=()):
     """Each split's first dialogues (real, or synthetic without `root`), preprocessed
-    in-process."""
+    in-process with the preprocessing `options` (e.g. --max_slice_words 0)."""
     from preprocessing import run
     raw = small_raw_dailydialog(folder, root, per_split)
     out = str(folder / "data")
-    run.run(["--corpus", "dailydialog", "--input", str(raw), "--output", out, *IN_MEMORY_ARGS])
+    run.run(["--corpus", "dailydialog", "--input", str(raw), "--output", out, *options,
+             *IN_MEMORY_ARGS])
     return out

@@ -42,6 +42,11 @@ def test_every_preset_fits_its_planned_paper_run():
             stats = STATS if dataset == "dailydialog" else {
                 "splits": {"train": {"slices": 200000}}}
             check_budget(config, planned_steps(config, stats)[1])
+    # VHCR studies read whole conversations: fewer, longer examples than slices.
+    whole = {"splits": {"train": {"slices": 11118}}}  # DailyDialog's training dialogues
+    for preset in configs.TABLE_ROWS["vhcr"]:
+        config = configs.make_config(preset, dataset="dailydialog", paper="vhcr")
+        check_budget(config, planned_steps(config, whole)[1])
 
 
 def test_small_scale_scales_every_schedule_to_the_budget():
@@ -53,6 +58,10 @@ def test_small_scale_scales_every_schedule_to_the_budget():
     assert paper.model.kl_annealing_steps == 12000
     assert config.model.softmax_cutoffs == study.SMALL_SOFTMAX_CUTOFFS
     assert config.train.warmup_steps == round(0.1 * steps)
+    # About the same words per batch: 64 slices, or 32 whole conversations.
+    vhcr, _, _ = study.row_config(study.STUDIES["vhcr_dailydialog"], "vhcr_ud", "d", "small",
+                                  STATS, 20004)
+    assert (config.data.batch_size, vhcr.data.batch_size) == (64, 32)
     ss, _, _ = study.row_config(co, "co_ss", "d", "small", STATS, 20004)
     assert ss.model.scheduled_sampling_steps == round(2500 * steps / paper_steps)
     # A small vocabulary keeps the full softmax (the cutoffs need room).
@@ -60,15 +69,16 @@ def test_small_scale_scales_every_schedule_to_the_budget():
     assert small_vocab.model.softmax_cutoffs == []
 
 
-def _run(small_data, tmp_path, rows, scale="small", **kwargs):
+def _run(small_dialogues, tmp_path, rows, scale="small", **kwargs):
     return study.run_study(
-        "vhcr_dailydialog", scale, data_dir=small_data, out_dir=str(tmp_path / "results"),
+        "vhcr_dailydialog", scale, data_dir=small_dialogues, out_dir=str(tmp_path / "results"),
         runs_dir=str(tmp_path / "runs"), rows=rows, params_override=TINY_STUDY, epochs=2,
         steps_per_epoch=2, max_examples=4, **kwargs)
 
 
 @pytest.mark.slow
-def test_study_writes_results_resumes_and_judges_claims(small_data, tmp_path, monkeypatch):
+def test_study_writes_results_resumes_and_judges_claims(small_dialogues, tmp_path,
+                                                        monkeypatch):
     calls = []
     real = study.run_logged
 
@@ -80,14 +90,14 @@ def test_study_writes_results_resumes_and_judges_claims(small_data, tmp_path, mo
 
     monkeypatch.setattr(study, "run_logged", crash_on_second_row_eval)
     with pytest.raises(study.StudyError, match="simulated crash"):
-        _run(small_data, tmp_path, ["hred", "vhred"])
+        _run(small_dialogues, tmp_path, ["hred", "vhred"])
     assert calls == ["training hred", "evaluating hred", "training vhred", "evaluating vhred"]
     hred_best = tmp_path / "runs" / "hred" / "checkpoints" / "best.weights.h5"
     stamp = os.stat(hred_best).st_mtime_ns
 
     calls.clear()
     monkeypatch.setattr(study, "run_logged", lambda *a: (calls.append(a[2]), real(*a)))
-    readme = _run(small_data, tmp_path, ["hred", "vhred"])
+    readme = _run(small_dialogues, tmp_path, ["hred", "vhred"])
     assert calls == ["evaluating vhred"]  # nothing finished is redone
     assert os.stat(hred_best).st_mtime_ns == stamp
 
@@ -111,14 +121,14 @@ def test_study_writes_results_resumes_and_judges_claims(small_data, tmp_path, mo
 
     # Another budget is another study: refused, nothing rewritten.
     with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
-        study.run_study("vhcr_dailydialog", data_dir=small_data, out_dir=str(out),
+        study.run_study("vhcr_dailydialog", data_dir=small_dialogues, out_dir=str(out),
                         runs_dir=str(tmp_path / "runs"), rows=["hred"],
                         params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4)
 
 
 @pytest.mark.slow
-def test_paper_scale_is_the_same_code_path(small_data, tmp_path):
-    readme = _run(small_data, tmp_path, ["hred"], scale="paper")
+def test_paper_scale_is_the_same_code_path(small_dialogues, tmp_path):
+    readme = _run(small_dialogues, tmp_path, ["hred"], scale="paper")
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     config = results["rows"]["hred"]["config"]
     assert (config["data"]["batch_size"], config["train"]["learning_rate"]) == (8, 1e-4)
@@ -145,13 +155,20 @@ def test_claims_are_judged_from_numbers():
     assert verdicts == ["not held", "not held"]
 
 
-def test_unknown_study_rows_and_wrong_data_are_refused(small_data, tmp_path):
+def test_unknown_study_rows_and_wrong_data_are_refused(small_data, small_dialogues,
+                                                       tmp_path):
     with pytest.raises(study.StudyError, match="--rows kla: not rows of vhcr_dailydialog"):
-        study.run_study("vhcr_dailydialog", data_dir=small_data, rows=["kla"],
+        study.run_study("vhcr_dailydialog", data_dir=small_dialogues, rows=["kla"],
                         out_dir=str(tmp_path / "r"))
     with pytest.raises(study.StudyError, match="holds 'dailydialog', the study "
                                                "vhcr_cornell needs 'cornell'"):
-        study.run_study("vhcr_cornell", data_dir=small_data, out_dir=str(tmp_path / "r"))
+        study.run_study("vhcr_cornell", data_dir=small_dialogues, out_dir=str(tmp_path / "r"))
+    # Each paper's own data: VHCR whole conversations, CO 80-word slices.
+    with pytest.raises(study.StudyError, match="max_slice_words 80 .*trains on whole "
+                       "conversations.*--max_slice_words 0 --output data/dailydialog_dialogues"):
+        study.run_study("vhcr_dailydialog", data_dir=small_data, out_dir=str(tmp_path / "r"))
+    with pytest.raises(study.StudyError, match="max_slice_words 0 .*trains on 80-word slices"):
+        study.run_study("co_dailydialog", data_dir=small_dialogues, out_dir=str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
 
 
