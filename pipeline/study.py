@@ -3,7 +3,7 @@ evaluate each, and write the findings to results/NAME/.
 
     python -m pipeline.study co_dailydialog --scale small
     python -m pipeline.study vhcr_dailydialog --scale small --data data/dailydialog_dialogues
-    python -m pipeline.study vhcr_cornell --scale paper --data data/cornell_dialogues  # a GPU's work
+    python -m pipeline.study vhcr_cornell --scale paper   # a GPU's work (data/cornell_dialogues)
 
 Each row is trained by `pipeline.train` with its preset and the paper's settings for the
 dataset (`configs.PAPER_SETTINGS`), then evaluated by `pipeline.evaluate`; CO studies also
@@ -110,10 +110,11 @@ def paper_config(study, preset, data_dir):
 
 
 def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=None):
-    """The reduced configuration of a paper-scale `config`: demo sizes, `study.small_batch`, Adam 3e-3
-    warmed up over 10% of the steps then cosine-decayed, `epochs` x `steps_per_epoch` steps,
-    and every step schedule (KL annealing, scheduled sampling) scaled by small steps /
-    paper steps, so it ends at the same share of the run as at paper scale."""
+    """The reduced configuration of a paper-scale `config`: demo sizes, `study.small_batch`,
+    Adam 3e-3 warmed up over 10% of the steps then cosine-decayed, `epochs` x
+    `steps_per_epoch` steps, and every step schedule (KL annealing, scheduled sampling)
+    scaled by small steps / paper steps, so it ends at the same share of the run as at
+    paper scale."""
     from pipeline.training.budget import planned_steps
     _, paper_steps = planned_steps(config, stats)
     epochs = epochs or study.small_epochs
@@ -160,11 +161,14 @@ def row_config(study, preset, data_dir, scale, stats, vocab_size, params_overrid
 
 def check_study_data(name, study, data_dir):
     """Refuses data of another corpus, or sliced otherwise than the paper trains on."""
-    manifest = data.read_manifest(data_dir) or {}
-    corpus = manifest.get("corpus")
-    slice_words = manifest.get("options", {}).get("max_slice_words")
+    manifest = data.read_manifest(data_dir)
     fix = (f"preprocess it with python -m preprocessing.run --corpus {study.dataset} "
            f"--max_slice_words {study.max_slice_words} --output {study.default_data_dir}")
+    if manifest is None:
+        raise StudyError(f"--data {data_dir} holds no finished preprocessing run (no "
+                         f"run.json): {fix}")
+    corpus = manifest.get("corpus")
+    slice_words = manifest.get("options", {}).get("max_slice_words")
     if corpus != study.dataset:
         raise StudyError(f"--data {data_dir} holds {corpus!r}, the study {name} needs "
                          f"{study.dataset!r}: {fix}")
@@ -261,8 +265,8 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     if unknown:
         raise StudyError(f"--rows {','.join(unknown)}: not rows of {name} "
                          f"({', '.join(study.all_rows)})")
-    stats = data.load_stats(data_dir)
     check_study_data(name, study, data_dir)
+    stats = data.load_stats(data_dir)
     vocab_size = len(data.load_vocabulary(data_dir))
     # Paths as given (the committed results must not name this machine's folders).
     plan = {"study": name, "scale": scale, "data_dir": os.path.normpath(data_dir),

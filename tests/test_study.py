@@ -169,6 +169,10 @@ def test_unknown_study_rows_and_wrong_data_are_refused(small_data, small_dialogu
         study.run_study("vhcr_dailydialog", data_dir=small_data, out_dir=str(tmp_path / "r"))
     with pytest.raises(study.StudyError, match="max_slice_words 0 .*trains on 80-word slices"):
         study.run_study("co_dailydialog", data_dir=small_dialogues, out_dir=str(tmp_path / "r"))
+    with pytest.raises(study.StudyError, match="no finished preprocessing run.*--corpus "
+                       "dailydialog --max_slice_words 0 --output data/dailydialog_dialogues"):
+        study.run_study("vhcr_dailydialog", data_dir=str(tmp_path / "none"),
+                        out_dir=str(tmp_path / "r"))
     assert not (tmp_path / "r").exists()
 
 
