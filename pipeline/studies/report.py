@@ -95,7 +95,8 @@ def write_figures(study, rows, out_dir):
     if study.paper == "vhcr":
         kl_panels.append(("val_kl_conv", "KL of z_conv, nats per word, validation"))
     if plot_curves(rows, kl_panels, os.path.join(out_dir, "kl_over_training.png"),
-                   "KL (nats / word)", title="KL of each latent over training (VHCR Fig. 1, 4)"):
+                   "KL (nats / word)", title="KL of each latent over training ("
+                   + ("VHCR Fig. 1, 4" if study.paper == "vhcr" else "as VHCR Fig. 1") + ")"):
         figures["kl"] = "kl_over_training.png"
     ratio_rows = {p: r for p, r in rows.items() if p.startswith(("vhred", "vhcr", "kla"))}
     if plot_curves(ratio_rows, [("val_prior_variance_ratio_utt",
