@@ -13,7 +13,8 @@ from pipeline import configs, data
 from pipeline.training.factory import compile_model
 from pipeline.training.run_record import load as load_record, resolve_data_dir
 from preprocessing.codec import Codec
-from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
+from preprocessing.constants import (CO_SLICE_WORDS, EOS_ID, MAX_UTTERANCE_WORDS, VOCAB_FILE,
+                                     load_vocab)
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}
@@ -37,7 +38,8 @@ def load_weights(model, path):
 
 
 # The preprocessing defaults, for runs made before run records stored the data's options.
-DEFAULT_DATA_OPTIONS = {"max_utterance_words": 30, "max_slice_words": 80}
+DEFAULT_DATA_OPTIONS = {"max_utterance_words": MAX_UTTERANCE_WORDS,
+                        "max_slice_words": CO_SLICE_WORDS}
 
 
 @dataclasses.dataclass

@@ -31,6 +31,7 @@ import yaml
 from pipeline import cli, configs, data
 from pipeline.files import read_json, write_json_atomic
 from pipeline.studies import report as study_report
+from preprocessing.constants import CO_SLICE_WORDS
 
 log = logging.getLogger("dialogvae")
 STATE_FILE = "study.json"
@@ -67,7 +68,6 @@ class Study:
         return SMALL_BATCH if self.paper == "co" else SMALL_BATCH // 2
 
 
-CO_SLICE_WORDS = 80  # the CO paper's dialogue slices
 CO_STUDY_ROWS = configs.TABLE_ROWS["co"]
 VHCR_STUDY_ROWS = configs.TABLE_ROWS["vhcr"]
 # Small budgets sized to run a whole study in <= 75 minutes on 2 CPU cores (README of each

@@ -6,6 +6,10 @@ PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_TOKENS = (PAD, UNK, BOS, EOS)  # ids 0..3; <pad> must be 0 for masking
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 VOCAB_FILE = "vocab.txt"
+# The papers' data: utterances cut at 30 words (VHCR), dialogues in 80-word slices (CO;
+# VHCR keeps conversations whole, max_slice_words 0). The preprocessing defaults.
+MAX_UTTERANCE_WORDS = 30
+CO_SLICE_WORDS = 80
 MANIFEST = "run.json"  # written last by a finished preprocessing run
 
 

@@ -25,7 +25,7 @@ from preprocessing.slicing import check_slice_options
 from preprocessing.splits import parse_ratios
 from preprocessing.transforms import (
     METRICS_NAMESPACE, AssignSplit, EncodeAndSlice, SumCounts, TokenizeDialogues)
-from preprocessing.constants import VOCAB_FILE
+from preprocessing.constants import CO_SLICE_WORDS, MAX_UTTERANCE_WORDS, VOCAB_FILE
 from preprocessing.vocab import BuildVocabulary
 
 FORMAT_VERSION = 1
@@ -44,9 +44,9 @@ def build_parser():
                         help="most frequent training tokens kept, plus 4 specials")
     parser.add_argument("--min_count", type=int, default=1,
                         help="drop tokens seen fewer times in training")
-    parser.add_argument("--max_utterance_words", type=int, default=30,
+    parser.add_argument("--max_utterance_words", type=int, default=MAX_UTTERANCE_WORDS,
                         help="truncate longer utterances (VHCR: 30)")
-    parser.add_argument("--max_slice_words", type=int, default=80,
+    parser.add_argument("--max_slice_words", type=int, default=CO_SLICE_WORDS,
                         help="words per dialogue slice (CO paper: 80); 0 keeps dialogues whole")
     parser.add_argument("--split", default=None,
                         help="train:validation:test ratios (e.g. 10:1:1) to split by a hash "
