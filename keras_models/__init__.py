@@ -7,9 +7,11 @@ from keras_models.vhred import VHRED
 ARCHITECTURES = {"hred": HRED, "vhred": VHRED, "vhcr": VHCR, "co": CollaborativeVED}
 
 
-def build_model(config, vocab_size):
-    """The model named by `config.architecture` (a ModelConfig)."""
+def build_model(config, vocab_size, seed=1):
+    """The model named by `config.architecture` (a ModelConfig); `seed` (train.seed) sets
+    its initialisation and noise streams."""
     if config.architecture not in ARCHITECTURES:
         raise ValueError(f"model.architecture {config.architecture!r} is not one of "
                          f"{sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[config.architecture](config, vocab_size, name=config.architecture)
+    return ARCHITECTURES[config.architecture](config, vocab_size, seed=seed,
+                                              name=config.architecture)

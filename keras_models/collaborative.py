@@ -12,7 +12,8 @@ and the generator g_phi(e, c) -> z.
       e ~ q(e | z~, c) otherwise; without scheduled sampling (k = 0) always g(e, c).
   Joint (the paper's CO+SS joint row): both updates every step, each on its own parameters.
 
-Phases alternate every `phase_period_epochs` epochs, starting with AE. Each phase has its
+Phases alternate every `phase_period_steps` steps (or `phase_period_epochs` epochs),
+starting with AE. Each phase has its
 own compiled train function (Keras caches `train_function`, so flipping an attribute
 would silently keep training the first phase); `set_phase` swaps them, driven by
 `pipeline.training.callbacks.PhaseSchedule` from the global step, so a resumed run lands in the
@@ -48,14 +49,14 @@ CO_TRACKERS = ("ae_loss", "cvae_loss", "gen_error", "kl_response", "keep_rate")
 class CollaborativeVED(ConversationModel):
     latent_names = ("utt",)  # e, the CVAE's per-response latent
 
-    def __init__(self, config, vocab_size, **kwargs):
-        super().__init__(config, vocab_size, **kwargs)
+    def __init__(self, config, vocab_size, seed=1, **kwargs):
+        super().__init__(config, vocab_size, seed=seed, **kwargs)
         dim, hidden = config.latent_dim, config.mlp_units
         self.target_encoder = keras.layers.Dense(dim, name="target_encoder")  # f_theta
         self.cvae_prior = GaussianHead(dim, hidden, name="cvae_prior")
         self.cvae_posterior = GaussianHead(dim, hidden, name="cvae_posterior")
         self.generator = LatentGenerator(dim, hidden, name="generator")
-        self.schedule_seed = keras.random.SeedGenerator(31)
+        self.schedule_seed = keras.random.SeedGenerator(self.seed_for(31))
         for name in CO_TRACKERS:
             self.trackers[name] = keras.metrics.Mean(name=name)
         for name in ("bow", "kl_conv", "kl_weight"):  # not part of this model
@@ -83,11 +84,14 @@ class CollaborativeVED(ConversationModel):
         return [v for v in self.trainable_variables if id(v) not in phi]
 
     def build_optimizers(self, make_optimizer):
-        """One optimizer per parameter set, both built now. The AE one is compiled (it is
-        `model.optimizer`); its step count is the scheduled-sampling step i."""
-        optimizer = make_optimizer()
+        """One optimizer per parameter set, both built now, their learning-rate schedules
+        on the global step (each optimizer's own count would run the schedule at half
+        speed). The AE one is compiled (it is `model.optimizer`); its step count is the
+        scheduled-sampling step i."""
+        step = lambda: self.global_step  # noqa: E731
+        optimizer = make_optimizer(step=step)
         optimizer.build(self.ae_variables())
-        self.cvae_optimizer = make_optimizer()
+        self.cvae_optimizer = make_optimizer(step=step)
         self.cvae_optimizer.build(self.cvae_variables())
         return optimizer
 
@@ -108,8 +112,12 @@ class CollaborativeVED(ConversationModel):
         """The phase of global step `step`: AE first, then alternating every period."""
         if self.config.joint_phases:
             return JOINT
-        period = max(1, self.config.phase_period_epochs) * steps_per_epoch
-        return (AE, CVAE)[(step // period) % 2]
+        return (AE, CVAE)[(step // self.phase_period(steps_per_epoch)) % 2]
+
+    def phase_period(self, steps_per_epoch):
+        """Steps per phase: model.phase_period_steps, else phase_period_epochs epochs."""
+        return (self.config.phase_period_steps
+                or max(1, self.config.phase_period_epochs) * steps_per_epoch)
 
     def make_train_function(self, force=False):
         """One Keras train function per phase instead of Keras's single cached one. Keras

@@ -25,8 +25,9 @@ PER_WORD = ("nll", "kl_utt", "kl_conv", "bow", "nll_bound")
 class ConversationModel(InferenceMixin, keras.Model):
     latent_names = ()  # e.g. ("utt",) or ("conv", "utt")
 
-    def __init__(self, config, vocab_size, **kwargs):
+    def __init__(self, config, vocab_size, seed=1, **kwargs):
         super().__init__(**kwargs)
+        self.seed = seed
         if config.decoder_conditioning not in ("initial_state", "every_step"):
             raise ValueError(f"model.decoder_conditioning {config.decoder_conditioning!r} is "
                              f"not one of initial_state, every_step")
@@ -37,7 +38,8 @@ class ConversationModel(InferenceMixin, keras.Model):
         # saturate before they learn to tell utterances apart (BUILD.md, "Conditioning").
         self.embedding = keras.layers.Embedding(
             vocab_size, config.embedding_dim, name="embedding",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=7))
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0,
+                                                                  seed=self.seed_for(7)))
         self.utterance_encoder = UtteranceEncoder(self.embedding, config.utterance_units,
                                                   length_groups=config.length_groups,
                                                   name="utterance_encoder")
@@ -49,12 +51,14 @@ class ConversationModel(InferenceMixin, keras.Model):
                                             config.decoder_conditioning == "every_step"),
                                         init_activation=config.decoder_init_activation,
                                         name="decoder")
-        self.utterance_drop = (UtteranceDrop(config.utterance_drop, name="utterance_drop")
+        self.utterance_drop = (UtteranceDrop(config.utterance_drop,
+                                             config.utterance_drop_form,
+                                             seed=self.seed_for(17), name="utterance_drop")
                                if config.utterance_drop else None)
         self.bag_of_words = (BagOfWords(vocab_size, config.mlp_units, name="bag_of_words")
                              if config.bow_loss else None)
-        self.word_drop_seed = keras.random.SeedGenerator(23)
-        self.latent_seed = keras.random.SeedGenerator(29)
+        self.word_drop_seed = keras.random.SeedGenerator(self.seed_for(23))
+        self.latent_seed = keras.random.SeedGenerator(self.seed_for(29))
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", *PER_WORD, "kl_weight", "padding_fraction")}
         self.trackers["words"] = keras.metrics.Sum(name="words")
@@ -63,6 +67,12 @@ class ConversationModel(InferenceMixin, keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def seed_for(self, offset):
+        """The seed of one random stream (initializer, noise): fixed per stream, and
+        different for every run seed (train.seed), so seeds differ in initialisation and
+        noise as well as in data order; seed 1 keeps the streams' historical seeds."""
+        return offset + 1000 * (self.seed - 1)
 
     # ----- hooks for the latent-variable models -------------------------------------
     def conversation_latent(self, vectors, mask, training, sample_latent=True):
@@ -77,6 +87,13 @@ class ConversationModel(InferenceMixin, keras.Model):
     def utterance_latent(self, context, target, conversation, training):
         """(decoder conditioning [N, D], kl per dim [N, Dz] or None) for N responses."""
         return context, None
+
+    def bow_input(self, condition):
+        """What the bag-of-words head reads (model.bow_input): the whole decoder condition,
+        or the response latent alone, which every latent model puts last in it."""
+        if self.config.bow_input == "latent":
+            return condition[:, -self.config.latent_dim:]
+        return condition
 
     def generation_condition(self, context, conversation, sample_latent=True):
         """Decoder conditioning for a new response: latents drawn from their priors, or
@@ -119,10 +136,14 @@ class ConversationModel(InferenceMixin, keras.Model):
         state [N, H], its own utterance vector [N, U] and its token ids [N, L]."""
         utterances = tf.cast(batch["utterances"], tf.int32)
         vectors, mask = self.encode_utterances(utterances)
-        conversation = self.conversation_latent(vectors, mask, training)
         context_in = vectors
         if self.utterance_drop is not None:
             context_in = self.utterance_drop(context_in, training=training)
+        # The authors' form drops the z_conv posterior's inputs too; ours never does.
+        dropped_posterior = (self.utterance_drop is not None
+                             and self.utterance_drop.form == "position")
+        conversation = self.conversation_latent(context_in if dropped_posterior else vectors,
+                                                mask, training)
         context_in, initial = self.context_inputs(context_in, conversation)
         context = self.context_encoder(context_in, mask, initial_state=initial)
 
@@ -150,7 +171,8 @@ class ConversationModel(InferenceMixin, keras.Model):
         }
         if self.bag_of_words is not None:
             terms["bow"] = self.bag_of_words(
-                condition, tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
+                self.bow_input(condition),
+                tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
         return terms
 
     def compute_terms(self, batch, training=False):

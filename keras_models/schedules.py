@@ -57,3 +57,18 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup_steps": self.warmup_steps,
                 "total_steps": self.total_steps, "decay": self.decay,
                 "final_ratio": self.final_ratio}
+
+
+class OnStep(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule` read at `step()` instead of the optimizer's own update count: a model
+    with two optimizers that take turns (CO) runs both on the one global step, so its
+    learning rate at step t is every other model's at step t."""
+
+    def __init__(self, schedule, step):
+        self.schedule, self.step = schedule, step
+
+    def __call__(self, _):
+        return self.schedule(self.step())
+
+    def get_config(self):
+        return self.schedule.get_config()

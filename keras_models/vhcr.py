@@ -3,7 +3,8 @@
 q(z_conv | x_1..x_n) from a bidirectional GRU over utterance vectors, p(z_conv) = N(0, I);
 the context RNN starts from tanh(W z_conv) and reads [h_t, z_conv]; z_utt's prior and
 posterior and the decoder are conditioned on z_conv too. Utterance drop (a config switch)
-replaces context-RNN inputs by the learned h_unk, never the z_conv posterior's inputs.
+replaces context-RNN inputs by the learned h_unk; in the authors' "position" form the z_conv
+posterior's inputs too, as their code does.
 """
 import keras
 import tensorflow as tf

@@ -48,7 +48,16 @@ class ModelConfig(base_config.Config):
     kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
     word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
     utterance_drop: float = 0.0  # context-RNN inputs -> h_unk with this probability
+    # "utterance": each utterance of each conversation drawn on its own; "position": the
+    # VHCR authors' code, the same positions dropped in every conversation of a batch
+    # (np.random.rand(max_len) < p), and, as their code does through an in-place write
+    # into a view, the z_conv posterior's inputs dropped too.
+    utterance_drop_form: str = "utterance"
     bow_loss: bool = False  # bag-of-words loss (Zhao et al. 2017)
+    # What the bag-of-words head reads: "condition", the decoder's whole condition ([c, z];
+    # Zhao et al., the CO paper's KLA+BOW), or "latent", z_utt alone (the VHCR authors'
+    # compute_bow_loss, which is what keeps their VHRED + bow KL large).
+    bow_input: str = "condition"
     free_bits_per_dim: float = 0.0  # FB: each dimension's KL floored at lambda
     free_bits_total: float = 0.0  # FB-all: the total KL floored at lambda
     embeddings_path: str = ""  # optional word vectors (word2vec text/binary) to start from
@@ -56,6 +65,7 @@ class ModelConfig(base_config.Config):
     co_alpha: float = 5.0  # AE phase: max(alpha, KL) per response, in nats
     scheduled_sampling_steps: int = 0  # k: keep-rate max(1 - i/k, 0); 0 = no SS
     phase_period_epochs: int = 1  # AE and CVAE phases alternate every this many epochs
+    phase_period_steps: int = 0  # ...or every this many steps (0 = by epochs)
     joint_phases: bool = False  # both updates every step (the paper's "joint" row)
 
 
@@ -78,7 +88,11 @@ class TrainConfig(base_config.Config):
     lr_decay: str = "constant"  # constant | cosine (to lr_final_ratio at the last step) | inverse_sqrt
     lr_final_ratio: float = 0.1
     clipnorm: float = 1.0
-    early_stopping_patience: int = 5
+    early_stopping_patience: int = 5  # validations without a better bound
+    # Early stopping is armed only from this global step on (the end of the KL ramp and of
+    # scheduled sampling): before it the objective still changes, so a rising bound says
+    # nothing about the optimum. 0 = armed from the start.
+    early_stopping_start_step: int = 0
     collapse_kl_threshold: float = 0.01  # warn when a latent's KL per word stays below...
     collapse_patience_steps: int = 1000  # ...for this many steps
     sample_responses: int = 3  # validation contexts decoded to TensorBoard each epoch
@@ -188,14 +202,17 @@ PRESETS = {
     "vhred": _preset("VHRED + KL annealing", "vhcr", True, architecture="vhred"),
     "vhred_wd": _preset("VHRED + KL annealing + word drop 0.25", "vhcr", True,
                         architecture="vhred", word_drop=0.25),
-    "vhred_bow": _preset("VHRED + KL annealing + bag-of-words loss", "vhcr", True,
-                         architecture="vhred", bow_loss=True),
-    "vhcr_ud": _preset("VHCR + KL annealing + utterance drop 0.25", "vhcr", True,
-                       architecture="vhcr", utterance_drop=0.25),
+    "vhred_bow": _preset("VHRED + KL annealing + bag-of-words loss on z_utt (the VHCR "
+                         "authors' form)", "vhcr", True, architecture="vhred",
+                         bow_loss=True, bow_input="latent"),
+    "vhcr_ud": _preset("VHCR + KL annealing + utterance drop 0.25 (the authors' form)",
+                       "vhcr", True, architecture="vhcr", utterance_drop=0.25,
+                       utterance_drop_form="position"),
     # VHCR paper figures, not table rows: VHRED + utterance drop (Fig. 4) and VHRED whose
     # decoder sees z_utt only (Eq. 13, Fig. 2)
     "vhred_ud": _preset("VHRED + KL annealing + utterance drop 0.25 (VHCR Fig. 4)", "vhcr",
-                        True, architecture="vhred", utterance_drop=0.25),
+                        True, architecture="vhred", utterance_drop=0.25,
+                        utterance_drop_form="position"),
     "vhred_zonly": _preset("VHRED + KL annealing, decoder conditioned on z_utt only (VHCR "
                            "Fig. 2)", "vhcr", True, architecture="vhred",
                            decoder_context=False),
@@ -241,6 +258,8 @@ assert set(ROW_NAMES) == set(PRESETS)
 CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),
            "model.decoder_conditioning": ("initial_state", "every_step"),
            "model.decoder_init_activation": ("linear", "tanh"),
+           "model.utterance_drop_form": ("utterance", "position"),
+           "model.bow_input": ("condition", "latent"),
            "runtime.distribution_strategy": ("default", "mirrored", "multi_worker"),
            "runtime.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
            "train.lr_decay": ("constant", "cosine", "inverse_sqrt")}
@@ -254,6 +273,7 @@ RANGES = {
     "model.utterance_drop": (0.0, 1.0, False), "model.free_bits_per_dim": (0.0, None),
     "model.free_bits_total": (0.0, None), "model.co_alpha": (0.0, None),
     "model.scheduled_sampling_steps": (0, None), "model.phase_period_epochs": (1, None),
+    "model.phase_period_steps": (0, None), "train.early_stopping_start_step": (0, None),
     "data.batch_size": (1, None), "data.shuffle_buffer": (1, None),
     "data.bucket_width": (1, None), "data.max_turns": (0, None),
     "train.epochs": (1, None), "train.steps_per_epoch": (0, None),
@@ -300,6 +320,10 @@ def validate(config):
                                                                                 "vhcr"):
         problems.append(f"model.decoder_context=false needs a latent to condition on: "
                         f"architecture vhred or vhcr, not {config.model.architecture!r}")
+    if config.model.bow_loss and config.model.bow_input == "latent" and \
+            config.model.architecture not in ("vhred", "vhcr"):
+        problems.append(f"model.bow_input=latent needs a response latent: architecture vhred "
+                        f"or vhcr, not {config.model.architecture!r}")
     temperature = config.decoding.temperature
     if isinstance(temperature, (int, float)) and temperature <= 0:
         problems.append(f"decoding.temperature={temperature!r} must be > 0")

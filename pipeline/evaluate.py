@@ -75,6 +75,10 @@ def build_parser():
                         help="importance samples per unit for the importance-weighted "
                         "likelihood beside the ELBO (e.g. 50; 0 = skip; costs K passes)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--utterance_drop_at_eval", action="store_true",
+                        help="keep the run's utterance drop on, as the VHCR authors' "
+                        "evaluation does (their VHCR + u.d. figures include it); results go "
+                        "to eval/<checkpoint>-udrop/ beside the model's own bound")
     cli.add_verbose_flag(parser)
     return parser
 
@@ -280,10 +284,11 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
 
 def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MODES,
              beam_size=None, length_alpha=None, temperature=None, max_examples=0,
-             batch_size=64, word_vectors=None, seed=1, iw_samples=0):
+             batch_size=64, word_vectors=None, seed=1, iw_samples=0,
+             utterance_drop_at_eval=False):
     """Runs the whole evaluation; returns the report dict written to
-    eval/<checkpoint>/<split>.json. Decoding options left None take the run's config
-    (its `decoding` section)."""
+    eval/<checkpoint>/<split>.json (eval/<checkpoint>-udrop/ with `utterance_drop_at_eval`).
+    Decoding options left None take the run's config (its `decoding` section)."""
     import keras
     keras.utils.set_random_seed(seed)
     for mode in modes:
@@ -293,6 +298,11 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
         raise ValueError(f"--iw_samples must be >= 0, got {iw_samples}")
     run = load_run(model_dir, checkpoint)
     model, vocab = run.model, run.vocab
+    if utterance_drop_at_eval:
+        if model.utterance_drop is None:
+            raise ValueError(f"--utterance_drop_at_eval: the run in {model_dir} has no "
+                             "utterance drop (model.utterance_drop is 0)")
+        model.utterance_drop.at_inference = True
     decoding = run.config.decoding
     beam_size = decoding.beam_size if beam_size is None else beam_size
     length_alpha = decoding.length_alpha if length_alpha is None else length_alpha
@@ -307,7 +317,8 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     dataset = split_data(split)
     vectors = metrics.load_word_vectors(word_vectors)
     step = int(keras.ops.convert_to_numpy(model.step_counter))
-    name = eval_files.checkpoint_name(run.checkpoint)
+    name = eval_files.checkpoint_name(run.checkpoint) + ("-udrop" if utterance_drop_at_eval
+                                                         else "")
     log.info("%s: likelihood over the %s split", model_dir, split)
     lik = likelihood.elbo(model, dataset)
     lik.update(likelihood.context_gain(model, dataset.take(CONTEXT_GAIN_BATCHES), seed))
@@ -318,6 +329,7 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     report = {"model_dir": model_dir, "architecture": run.config.model.architecture,
               "checkpoint": run.checkpoint, "checkpoint_name": name, "step": step,
               "split": split, "data_dir": data_dir, "corpus": data.corpus_of(data_dir),
+              "utterance_drop_at_eval": utterance_drop_at_eval,
               "word_vectors": vectors.name,
               "decoding": {"beam_size": beam_size, "length_alpha": length_alpha,
                            "temperature": temperature},
@@ -358,7 +370,8 @@ def main(argv=None):
             report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
                               tuple(m for m in args.modes.split(",") if m), args.beam_size,
                               args.length_alpha, args.temperature, args.max_examples,
-                              args.batch_size, args.word_vectors, args.seed, args.iw_samples)
+                              args.batch_size, args.word_vectors, args.seed, args.iw_samples,
+                              args.utterance_drop_at_eval)
         except tf.errors.DataLossError as e:
             from pipeline.restore import load_config
             raise data.corrupt_shard_error(args.data or load_config(args.model_dir)

@@ -8,12 +8,14 @@ evaluate each, and write the findings to results/NAME/.
 Each row is trained by `pipeline.train` with its preset and the paper's settings for the
 dataset (`configs.PAPER_SETTINGS`), then evaluated by `pipeline.evaluate`; CO studies also
 draw the CO Figure 3 latent clouds (`pipeline.latent embedding`). `--scale small` is the
-reduced configuration of `small_scale` (sizes, batch, steps; every schedule scaled to the
-budget in the proportion the paper-scale run has it). The study writes
-`results/NAME/README.md` (the paper's tables beside ours, the training curves and each of
-the paper's qualitative claims marked held / not held / not measurable), `study.json` (every
-number) and PNG figures. Models, logs and checkpoints stay in `--runs_dir`
-(runs/study/NAME): never in results/.
+converged reduced scale (`ReducedScale`): every row trains to its own validation optimum
+(early stopping armed once its KL ramp and scheduled sampling have ended) under a step
+cap, and a row that reaches the cap is reported "not converged". `--seeds` trains rows
+several times; a claim is held only if it holds on the seeds' mean and on most seeds.
+The study writes `results/NAME/README.md` (the paper's tables beside ours, the training
+curves and each of the paper's qualitative claims marked held / not held / not
+measurable), `results.json` (every number) and PNG figures. Models, logs and checkpoints
+stay in `--runs_dir` (runs/study/NAME/PRESET/seedN): never in results/.
 
 Rerunning the same command resumes: finished rows are skipped, an interrupted row resumes
 from its last backup. A study is refused when rerun with another scale or budget.
@@ -31,6 +33,7 @@ import yaml
 from pipeline import cli, configs, data
 from pipeline.files import read_json, write_json_atomic
 from pipeline.studies import report as study_report
+from pipeline.studies.seeds import seed_dir
 from preprocessing.constants import CO_SLICE_WORDS
 
 log = logging.getLogger("dialogvae")
@@ -42,9 +45,8 @@ class Study:
     paper: str  # "co" | "vhcr": whose settings, tables and claims
     dataset: str
     rows: tuple  # presets, in the paper table's order
-    small_epochs: int  # --scale small: epochs of...
-    small_steps_per_epoch: int  # ...this many steps (CO: one phase each)
     figure_rows: tuple = ()  # presets trained for a figure of the paper, not a table row
+    kl_rows: tuple = ()  # rows whose claims are about a KL: trained with several seeds
 
     @property
     def all_rows(self):
@@ -67,35 +69,62 @@ class Study:
         averages 7.8 utterances, 100 words, per dialogue), about 3,300 words either way."""
         return SMALL_BATCH if self.paper == "co" else SMALL_BATCH // 2
 
+    def seeds_of(self, preset, seeds):
+        """How many seeds a row trains with: `seeds` an int for every row, or "auto": 2
+        for the rows whose claims are about a KL (collapse looked bistable), 1 elsewhere."""
+        if seeds == "auto":
+            return 2 if preset in self.kl_rows else 1
+        return int(seeds)
+
 
 CO_STUDY_ROWS = configs.TABLE_ROWS["co"]
 VHCR_STUDY_ROWS = configs.TABLE_ROWS["vhcr"]
-# Small budgets sized to run a whole study in <= 75 minutes on 2 CPU cores (README of each
-# study gives the measured time): CO's 10 rows at 600 steps (each epoch one 100-step AE or
-# CVAE phase); VHCR's 5 rows and its two figure rows (VHRED + u.d. for Fig. 4, VHRED with
-# the decoder on z_utt only for Fig. 2) at 1,000 (10 validation points for the curves).
+# VHCR's figure rows: VHRED + u.d. (Fig. 4) and VHRED with the decoder on z_utt only (Fig. 2).
 VHCR_FIGURE_ROWS = ("vhred_ud", "vhred_zonly")
+CO_KL_ROWS = ("kla", "kla_bow", "co_ss")
+VHCR_KL_ROWS = ("vhred", "vhred_wd", "vhred_ud", "vhred_bow", "vhcr_ud")
 STUDIES = {
-    "co_dailydialog": Study("co", "dailydialog", CO_STUDY_ROWS, 6, 100),
-    "co_switchboard": Study("co", "switchboard", CO_STUDY_ROWS, 6, 100),
-    "vhcr_dailydialog": Study("vhcr", "dailydialog", VHCR_STUDY_ROWS, 10, 100,
-                              VHCR_FIGURE_ROWS),
-    "vhcr_cornell": Study("vhcr", "cornell", VHCR_STUDY_ROWS, 10, 100, VHCR_FIGURE_ROWS),
-    "vhcr_ubuntu": Study("vhcr", "ubuntu", VHCR_STUDY_ROWS, 10, 100, VHCR_FIGURE_ROWS),
+    "co_dailydialog": Study("co", "dailydialog", CO_STUDY_ROWS, kl_rows=CO_KL_ROWS),
+    "co_switchboard": Study("co", "switchboard", CO_STUDY_ROWS, kl_rows=CO_KL_ROWS),
+    "vhcr_dailydialog": Study("vhcr", "dailydialog", VHCR_STUDY_ROWS, VHCR_FIGURE_ROWS,
+                              VHCR_KL_ROWS),
+    "vhcr_cornell": Study("vhcr", "cornell", VHCR_STUDY_ROWS, VHCR_FIGURE_ROWS, VHCR_KL_ROWS),
+    "vhcr_ubuntu": Study("vhcr", "ubuntu", VHCR_STUDY_ROWS, VHCR_FIGURE_ROWS, VHCR_KL_ROWS),
 }
 # Rows whose CO-Figure-3 latent cloud is drawn: CO+SS against VHRED (with KL annealing).
 TSNE_ROWS = ("co_ss", "kla")
 
-# --scale small: the demo recipe's sizes and optimiser (pipeline/demo.yaml, measured in
-# BUILD.md "Time to quality"), with the paper's own decoder conditioning (initial state).
-SMALL_MODEL = {"embedding_dim": 128, "utterance_units": 256, "context_units": 512,
-               "decoder_units": 256, "latent_dim": 128, "conv_latent_dim": 128,
-               "mlp_units": 256}
-SMALL_SOFTMAX_CUTOFFS = [2000, 6000]  # adaptive softmax (exact), when the vocabulary allows
-SMALL_TRAIN = {"learning_rate": 3e-3, "lr_decay": "cosine", "lr_final_ratio": 0.1,
-               "validation_steps": 20}
+
+@dataclasses.dataclass(frozen=True)
+class ReducedScale:
+    """--scale small: every row trained to its own validation optimum on 2 CPU cores.
+
+    Reduced sizes and an adaptive softmax; one constant Adam rate after a short warm-up for
+    every row and both CO optimizers; the whole validation split every `validate_every`
+    steps; early stopping after `patience` validations without a better bound, armed only
+    once the KL ramp and scheduled sampling have ended; a row still improving at
+    `max_steps` is reported "not converged". Schedules in data epochs, not scaled from
+    the paper's step counts: a KL ramp of `kl_ramp_epochs`, CO phases of `co_phase_steps`
+    (many AE/CVAE alternations), scheduled sampling over `ss_ae_phases` AE phases. Free
+    bits per dimension scaled by paper latent size / ours, so FB reserves what it
+    reserves at paper scale (0.01 x 512 = 5.12 nats), as FB-all's total of 5 does.
+    """
+    model: tuple = (("embedding_dim", 128), ("utterance_units", 128),
+                    ("context_units", 256), ("decoder_units", 128), ("latent_dim", 128),
+                    ("conv_latent_dim", 128), ("mlp_units", 128))
+    softmax_cutoffs: tuple = (2000, 6000)  # adaptive softmax (exact), if the vocabulary allows
+    learning_rate: float = 1e-3
+    warmup_steps: int = 200
+    validate_every: int = 200
+    patience: int = 4
+    max_steps: int = 6000
+    kl_ramp_epochs: float = 4.0
+    co_phase_steps: int = 100
+    ss_ae_phases: int = 8
+
+
+SMALL = ReducedScale()
 SMALL_BATCH = 64
-SMALL_WARMUP_SHARE = 0.1  # linear warm-up over this share of the steps
 
 
 class StudyError(Exception):
@@ -110,30 +139,52 @@ def paper_config(study, preset, data_dir):
 
 
 def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=None):
-    """The reduced configuration of a paper-scale `config`: demo sizes, `study.small_batch`,
-    Adam 3e-3 warmed up over 10% of the steps then cosine-decayed, `epochs` x
-    `steps_per_epoch` steps, and every step schedule (KL annealing, scheduled sampling)
-    scaled by small steps / paper steps, so it ends at the same share of the run as at
-    paper scale."""
+    """The reduced configuration (`SMALL`) of a paper-scale `config`; `epochs` x
+    `steps_per_epoch` replace its cap and validation interval. Returns (config, paper-scale
+    planned steps)."""
     from pipeline.training.budget import planned_steps
     _, paper_steps = planned_steps(config, stats)
-    epochs = epochs or study.small_epochs
-    steps_per_epoch = steps_per_epoch or study.small_steps_per_epoch
-    steps = epochs * steps_per_epoch
-    ratio = steps / paper_steps
-    model = dict(SMALL_MODEL)
-    model["softmax_cutoffs"] = (SMALL_SOFTMAX_CUTOFFS if vocab_size > 1.5 *
-                                SMALL_SOFTMAX_CUTOFFS[-1] else [])
-    for key in ("kl_annealing_steps", "scheduled_sampling_steps"):
-        value = getattr(config.model, key)
-        if value:
-            model[key] = max(1, round(value * ratio))
+    data_epoch = max(1, stats["splits"]["train"]["slices"] // study.small_batch)
+    steps_per_epoch = steps_per_epoch or SMALL.validate_every
+    epochs = epochs or SMALL.max_steps // steps_per_epoch
+    model = dict(SMALL.model)
+    model["softmax_cutoffs"] = (list(SMALL.softmax_cutoffs)
+                                if vocab_size > 1.5 * SMALL.softmax_cutoffs[-1] else [])
+    m = config.model
+    if m.kl_annealing_steps:
+        model["kl_annealing_steps"] = round(SMALL.kl_ramp_epochs * data_epoch)
+    if m.architecture == "co":
+        model["phase_period_steps"] = SMALL.co_phase_steps
+    if m.scheduled_sampling_steps:
+        model["scheduled_sampling_steps"] = SMALL.ss_ae_phases * SMALL.co_phase_steps
+    if m.free_bits_per_dim:
+        model["free_bits_per_dim"] = m.free_bits_per_dim * m.latent_dim / model["latent_dim"]
     config.override({"model": model, "data": {"batch_size": study.small_batch},
-                     "train": {**SMALL_TRAIN, "epochs": epochs,
-                               "steps_per_epoch": steps_per_epoch,
-                               "warmup_steps": max(1, round(SMALL_WARMUP_SHARE * steps))}},
+                     "train": {"learning_rate": SMALL.learning_rate, "lr_decay": "constant",
+                               "warmup_steps": SMALL.warmup_steps, "validation_steps": 0,
+                               "early_stopping_patience": SMALL.patience,
+                               "epochs": epochs, "steps_per_epoch": steps_per_epoch}},
                     is_strict=True)
     return config, paper_steps
+
+
+def objective_settles_at(config, stats):
+    """The global step from which the objective no longer changes: the end of the
+    learning-rate warm-up, the KL ramp and scheduled sampling (the AE-phase step k of an
+    alternating CO run falls later on the global step). Early stopping is armed there."""
+    from pipeline.training.budget import planned_steps
+    m = config.model
+    steps = [config.train.warmup_steps, m.kl_annealing_steps]
+    if m.architecture == "co" and m.scheduled_sampling_steps:
+        k = m.scheduled_sampling_steps
+        if m.joint_phases:
+            steps.append(k)
+        else:
+            steps_per_epoch, _ = planned_steps(config, stats)
+            period = (m.phase_period_steps or m.phase_period_epochs * steps_per_epoch)
+            full, rest = divmod(k, period)
+            steps.append(full * 2 * period + rest if rest else (2 * full - 1) * period)
+    return max(steps)
 
 
 def row_config(study, preset, data_dir, scale, stats, vocab_size, params_override=None,
@@ -156,6 +207,9 @@ def row_config(study, preset, data_dir, scale, stats, vocab_size, params_overrid
                                                               is_strict=True)
         except (ValueError, KeyError) as e:
             raise StudyError(f"--params_override: {e}") from None
+    if "train.early_stopping_start_step" not in (params_override or ""):
+        config.override({"train": {"early_stopping_start_step":
+                                   objective_settles_at(config, stats)}})
     return config, paper, paper_steps
 
 
@@ -214,8 +268,9 @@ def run_logged(command, log_path, what):
 
 
 def run_row(study, preset, config, run_dir, eval_options, row_state, save):
-    """Trains, evaluates and (CO Figure 3 rows) draws the latent cloud of one row,
-    skipping the stages `row_state` records as done."""
+    """Trains and evaluates one seed of a row, skipping the stages `row_state` records as
+    done: the evaluation of the model, for a row with utterance drop also the authors'
+    evaluation with it left on, and for the CO Figure 3 rows the latent cloud."""
     os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "study_config.yaml")
     log_path = os.path.join(run_dir, "study.log")
@@ -230,19 +285,25 @@ def run_row(study, preset, config, run_dir, eval_options, row_state, save):
                    f"training {preset}")
         row_state["train_seconds"] = round(time.time() - start, 1)  # this process's part
         save()
-    if "eval_seconds" not in row_state:
-        start = time.time()
-        run_logged([python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
-                    *eval_options], log_path, f"evaluating {preset}")
-        row_state["eval_seconds"] = round(time.time() - start, 1)
-        save()
-    if study.paper == "co" and preset in TSNE_ROWS and "latent_seconds" not in row_state:
-        start = time.time()
-        run_logged([python, "-m", "pipeline.latent", "embedding", "--model_dir", run_dir,
-                    "--out", os.path.join(run_dir, "latent")], log_path,
-                   f"latent cloud of {preset}")
-        row_state["latent_seconds"] = round(time.time() - start, 1)
-        save()
+    stages = [("eval_seconds", [python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
+                                *eval_options], f"evaluating {preset}")]
+    if config.model.utterance_drop:
+        stages.append(("eval_udrop_seconds",
+                       [python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
+                        "--utterance_drop_at_eval", "--modes", ""],
+                       f"evaluating {preset} with utterance drop on"))
+    if study.paper == "co" and preset in TSNE_ROWS:
+        stages.append(("latent_seconds",
+                       [python, "-m", "pipeline.latent", "embedding", "--model_dir", run_dir,
+                        "--out", os.path.join(run_dir, "latent")],
+                       f"latent cloud of {preset}"))
+    for key, command, what in stages:
+        if key not in row_state:
+            start = time.time()
+            run_logged(command, log_path, what)
+            row_state[key] = round(time.time() - start, 1)
+            save()
+    return [key for key, _, _ in stages]
 
 
 def eval_options_for(study, max_examples):
@@ -252,11 +313,15 @@ def eval_options_for(study, max_examples):
 
 
 def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, rows=None,
-              params_override=None, epochs=None, steps_per_epoch=None, max_examples=200):
+              params_override=None, epochs=None, steps_per_epoch=None, max_examples=200,
+              seeds="auto"):
     """Runs (or resumes) the study; returns the path of the README it wrote."""
     if name not in STUDIES:
         raise StudyError(f"{name!r} is not a study; choose one of {', '.join(STUDIES)}")
     study = STUDIES[name]
+    if seeds != "auto" and not (str(seeds).isdigit() and int(seeds) >= 1):
+        raise StudyError(f"--seeds {seeds!r}: a number >= 1, or auto (2 for the rows whose "
+                         "claims are about a KL, 1 elsewhere)")
     data_dir = data_dir or study.default_data_dir
     out_dir = out_dir or os.path.join("results", name)
     runs_dir = runs_dir or os.path.join("runs", "study", name)
@@ -272,7 +337,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     plan = {"study": name, "scale": scale, "data_dir": os.path.normpath(data_dir),
             "runs_dir": os.path.normpath(runs_dir), "params_override": params_override or "",
             "epochs": epochs, "steps_per_epoch": steps_per_epoch,
-            "max_examples": max_examples}
+            "max_examples": max_examples, "seeds": str(seeds)}
     state = load_state(out_dir)
     if state is None:
         state = {"plan": plan, "rows": {}}
@@ -295,16 +360,20 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
         row_state = state["rows"].setdefault(preset, {})
         row_state.update({"config": config.as_dict(), "paper_steps": paper_steps,
                           "paper_config": paper.as_dict()})
-        if "eval_seconds" in row_state and (
-                study.paper != "co" or preset not in TSNE_ROWS or "latent_seconds" in row_state):
-            log.info("%s: finished, skipped", preset)
-            continue
-        log.info("%s: %s scale, %d steps", preset, scale,
-                 planned_steps(config, stats)[1])
-        run_row(study, preset, config, os.path.join(runs_dir, preset),
-                eval_options_for(study, max_examples), row_state,
-                lambda: save_state(out_dir, state))
-        save_state(out_dir, state)
+        for seed in range(1, study.seeds_of(preset, seeds) + 1):
+            seed_state = row_state.setdefault("seeds", {}).setdefault(str(seed), {})
+            if seed_state.get("done"):
+                log.info("%s seed %d: finished, skipped", preset, seed)
+                continue
+            seeded = configs.ExperimentConfig(config.as_dict())
+            seeded.override({"train": {"seed": seed}})
+            log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale,
+                     planned_steps(seeded, stats)[1])
+            run_row(study, preset, seeded, seed_dir(runs_dir, preset, seed),
+                    eval_options_for(study, max_examples), seed_state,
+                    lambda: save_state(out_dir, state))
+            seed_state["done"] = True
+            save_state(out_dir, state)
     save_state(out_dir, state)
     return study_report.write(name, study, state, runs_dir, out_dir, rows)
 
@@ -329,12 +398,17 @@ def main(argv=None):
                         help="override the scale's steps per epoch (0 = one data pass)")
     parser.add_argument("--max_examples", type=int, default=200,
                         help="test slices decoded for the response metrics")
+    parser.add_argument("--seeds", default="auto",
+                        help="times each row is trained (initialisation and data order): a "
+                        "number, or auto: 2 for the rows whose claims are about a KL, 1 "
+                        "elsewhere (default)")
     cli.add_verbose_flag(parser)
     args = parser.parse_args(argv)
     try:
         readme = run_study(args.name, args.scale, args.data, args.out, args.runs_dir,
                            args.rows.split(",") if args.rows else None, args.params_override,
-                           args.epochs, args.steps_per_epoch, args.max_examples)
+                           args.epochs, args.steps_per_epoch, args.max_examples,
+                           args.seeds)
     except (StudyError, data.MissingDataError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -128,7 +128,8 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
     log_dir = os.path.join(model_dir, "logs")
     checkpoints = os.path.join(model_dir, "checkpoints")
     csv_path = os.path.join(model_dir, "training_log.csv")
-    stopping = callbacks_lib.EarlyStopping(csv_path, monitor="val_nll_bound",
+    start_step = config.train.early_stopping_start_step
+    stopping = callbacks_lib.EarlyStopping(csv_path, start_step, monitor="val_nll_bound",
                                            patience=config.train.early_stopping_patience)
     callbacks = [
         callbacks_lib.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
@@ -140,7 +141,8 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
         callbacks_lib.ValidationDiagnostics(validation, vocab,
                                             os.path.join(log_dir, "samples"),
                                             num_samples=config.train.sample_responses),
-        callbacks_lib.BestCheckpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path),
+        callbacks_lib.BestCheckpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path,
+                                     start_step=start_step),
         keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "last.weights.h5"),
                                         save_weights_only=True),
         stopping,

@@ -67,7 +67,7 @@ def main(data_dir, strategy_name, preset):
     with strategy.scope():
         model = build_model(config.model, vocab_size)
         model.build_from_batch(next(iter(stream)))
-        model.compile(optimizer=model.build_optimizers(lambda: FusedAdam(1e-2)))
+        model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(1e-2)))
     snapshots = Snapshots()
     model.fit(stream, epochs=3, steps_per_epoch=STEPS_PER_EPOCH, verbose=0,
               callbacks=[callbacks.PhaseSchedule(STEPS_PER_EPOCH), snapshots])

@@ -26,7 +26,7 @@ def make(small_data, preset="co_ss", **overrides):
     model = build_model(config.model, len(data.load_vocabulary(small_data)))
     batch = next(iter(data.make_dataset(small_data, "train", 8, training=False)))
     model.build_from_batch(batch)
-    model.compile(optimizer=model.build_optimizers(lambda: FusedAdam(1e-2)))
+    model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(1e-2)))
     return model, batch
 
 

@@ -17,7 +17,7 @@ def tiny(preset, **model):
     config.override({"model": {**TINY_MODEL, **model}})
     model = build_model(config.model, 60)
     model.build_from_batch(BATCH)
-    model.compile(optimizer=model.build_optimizers(lambda: FusedAdam(0.01)))
+    model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(0.01)))
     return model
 
 

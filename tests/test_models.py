@@ -196,3 +196,74 @@ def test_schedules():
     assert float(schedules.kl_weight(7, 0)) == 1.0  # no annealing
     assert [float(schedules.keep_rate(i, 2500)) for i in (0, 1250, 2500, 9999)] == [
         1.0, 0.5, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("arch, form, width", [
+    ("vhred", "latent", "latent"), ("vhcr", "latent", "latent"),
+    ("vhred", "condition", "context+latent")])
+def test_bag_of_words_head_reads_its_papers_input(small_data, arch, form, width):
+    # The VHCR authors' head reads z_utt alone; Zhao et al.'s (the CO paper's) [c, z].
+    model, batch = make(arch, small_data, bow_loss=True, bow_input=form)
+    expected = TINY_MODEL["latent_dim"] + (TINY_MODEL["context_units"]
+                                           if width == "context+latent" else 0)
+    assert model.bag_of_words.hidden.kernel.shape[0] == expected
+    assert float(model.compute_terms(batch, training=True)["bow"]) > 0
+
+
+def test_bow_input_latent_needs_a_latent():
+    config = configs.make_config("hred", params_override="model.bow_loss=true,"
+                                 "model.bow_input=condition")
+    assert config.model.bow_input == "condition"
+    with pytest.raises(configs.ConfigError, match="bow_input=latent needs a response latent"):
+        configs.make_config("hred", params_override="model.bow_loss=true,"
+                            "model.bow_input=latent")
+
+
+def test_authors_utterance_drop_drops_the_same_positions_in_every_conversation():
+    from keras_models.layers import UtteranceDrop
+    vectors = tf.ones([16, 12, 4])
+    layer = UtteranceDrop(0.5, "position", seed=3)
+    layer.build(vectors.shape)
+    assert 0.5 < float(tf.math.reduce_std(layer.h_unk)) < 2.0  # N(0, 1), the authors' init
+    for _ in range(5):
+        kept = layer.keep_mask(vectors).numpy()
+        assert (kept == kept[:1]).all()  # one draw of positions for the whole batch
+        assert kept[:, -1].all()  # the last position feeds no context state
+    kept = (layer(vectors, training=True).numpy() == 1.0).all(-1)  # [16, 12]
+    assert (kept == kept[:1]).all() and kept[:, -1].all()
+    own = UtteranceDrop(0.5, "utterance", seed=3)
+    own.build(vectors.shape)
+    assert not (own.keep_mask(vectors).numpy() == own.keep_mask(vectors).numpy()[:1]).all()
+    # Off outside training, unless kept on as the authors' evaluation does.
+    assert (layer(vectors, training=False).numpy() == 1.0).all()
+    layer.at_inference = True
+    assert not (layer(vectors, training=False).numpy() == 1.0).all()
+
+
+def test_authors_utterance_drop_reaches_the_z_conv_posterior(small_data):
+    authors, batch = make("vhcr", small_data, utterance_drop=1.0, utterance_drop_form="position")
+    ours, _ = make("vhcr", small_data, utterance_drop=1.0)
+    encoded_vectors, mask = authors.encode_utterances(tf.cast(batch["utterances"], tf.int32))
+    for model, sees_drop in ((authors, True), (ours, False)):
+        seen = []
+        real = model.conversation_latent
+        model.conversation_latent = lambda v, m, t, **k: (seen.append(v), real(v, m, t, **k))[1]
+        model.encode_context(batch, training=True)
+        first = seen[0][:, 0].numpy()
+        h_unk = model.utterance_drop.h_unk.numpy()
+        assert np.allclose(first, h_unk) == sees_drop
+
+
+def test_the_run_seed_sets_initialisation_and_noise():
+    config = configs.make_config("vhcr_ud")
+    config.override({"model": TINY_MODEL})
+    batch = {"utterances": tf.constant([[[5, 6, 3, 0], [7, 3, 0, 0], [8, 9, 10, 3]]])}
+
+    def embeddings(seed):
+        model = build_model(config.model, 50, seed=seed)
+        model.build_from_batch(batch)
+        return model.embedding.embeddings.numpy(), model.seed_for(29)
+    (first, noise), (again, _), (other, other_noise) = (embeddings(1), embeddings(1),
+                                                        embeddings(2))
+    assert np.array_equal(first, again) and not np.allclose(first, other)
+    assert noise == 29 and other_noise != noise

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from keras_models.schedules import WarmupDecay
-from pipeline import configs, train
+from pipeline import configs, data, train
 from pipeline.training import budget, factory
+from tests.helpers import TINY_MODEL
 
 
 def rates(schedule, steps):
@@ -67,3 +68,22 @@ def test_cli_refuses_a_bad_schedule_before_writing_anything(small_data, tmp_path
     err = capsys.readouterr().err
     assert "kl_annealing_steps=12000" in err and "10 planned steps" in err
     assert not run.exists()
+
+
+def test_both_co_optimizers_run_the_schedule_on_the_global_step(small_data):
+    # A cosine schedule on each optimizer's own count would stop half way in an
+    # alternating run; both must read the global step, as every baseline's does.
+    config = configs.make_config("co_ss")
+    config.override({"model": TINY_MODEL, "train": {"learning_rate": 1e-3,
+                                                     "warmup_steps": 10,
+                                                     "lr_decay": "cosine"}})
+    batch = next(iter(data.make_dataset(small_data, "train", 8, training=False)))
+    model = factory.compile_model(config, len(data.load_vocabulary(small_data)), batch,
+                                  total_steps=100)
+    baseline = factory.learning_rate(config, 100)
+    for step in (0, 5, 50, 99):
+        model.global_step.assign(step)
+        expected = float(baseline(step))
+        assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-5)
+        assert float(model.cvae_optimizer.learning_rate) == pytest.approx(expected, rel=1e-5)
+    assert int(model.optimizer.iterations) == int(model.cvae_optimizer.iterations) == 0

@@ -10,7 +10,8 @@ from tests.helpers import TINY_OVERRIDE
 
 # Tiny rows: a few steps, KL annealing within them (the scaled paper ramp does not fit).
 TINY_STUDY = (TINY_OVERRIDE.replace("model.kl_annealing_steps=0", "model.kl_annealing_steps=2")
-              + ",data.batch_size=8,train.validation_steps=1,train.sample_responses=0")
+              + ",data.batch_size=8,train.validation_steps=1,train.sample_responses=0,"
+              "train.warmup_steps=1")
 STATS = {"splits": {"train": {"slices": 21954}}}  # DailyDialog's training slices
 
 
@@ -49,31 +50,75 @@ def test_every_preset_fits_its_planned_paper_run():
         check_budget(config, planned_steps(config, whole)[1])
 
 
-def test_small_scale_scales_every_schedule_to_the_budget():
+def test_small_scale_is_the_converged_reduced_scale():
     co = study.STUDIES["co_dailydialog"]
+    data_epoch = 21954 // 64  # steps per pass over DailyDialog's slices at batch 64
     config, paper, paper_steps = study.row_config(co, "kla", "d", "small", STATS, 20004)
     assert paper_steps == 100 * (21954 // 128)  # the paper-scale run on this data
-    steps = co.small_epochs * co.small_steps_per_epoch
-    assert config.model.kl_annealing_steps == round(12000 * steps / paper_steps)
     assert paper.model.kl_annealing_steps == 12000
-    assert config.model.softmax_cutoffs == study.SMALL_SOFTMAX_CUTOFFS
-    assert config.train.warmup_steps == round(0.1 * steps)
+    # The KL ramp in data epochs; early stopping armed when it ends.
+    assert config.model.kl_annealing_steps == round(study.SMALL.kl_ramp_epochs * data_epoch)
+    assert config.train.early_stopping_start_step == config.model.kl_annealing_steps
+    assert config.model.softmax_cutoffs == list(study.SMALL.softmax_cutoffs)
+    # One constant rate after a short warm-up; the whole validation split; a step cap.
+    t = config.train
+    assert (t.learning_rate, t.lr_decay, t.warmup_steps, t.validation_steps) == (
+        1e-3, "constant", study.SMALL.warmup_steps, 0)
+    assert t.epochs * t.steps_per_epoch == study.SMALL.max_steps
+    assert t.early_stopping_patience == study.SMALL.patience
     # About the same words per batch: 64 slices, or 32 whole conversations.
     vhcr, _, _ = study.row_config(study.STUDIES["vhcr_dailydialog"], "vhcr_ud", "d", "small",
                                   STATS, 20004)
     assert (config.data.batch_size, vhcr.data.batch_size) == (64, 32)
+    # CO: many short phases; scheduled sampling over 8 AE phases, armed when it ends
+    # (AE step k = 800 is reached at global step 1,500 with 100-step phases from AE).
     ss, _, _ = study.row_config(co, "co_ss", "d", "small", STATS, 20004)
-    assert ss.model.scheduled_sampling_steps == round(2500 * steps / paper_steps)
+    assert ss.model.phase_period_steps == study.SMALL.co_phase_steps == 100
+    assert ss.model.scheduled_sampling_steps == 8 * 100
+    assert ss.train.early_stopping_start_step == 1500
+    assert t.epochs * t.steps_per_epoch // (2 * 100) >= 20  # AE/CVAE alternations
+    joint, _, _ = study.row_config(co, "co_ss_joint", "d", "small", STATS, 20004)
+    assert joint.train.early_stopping_start_step == 800
+    hred, _, _ = study.row_config(co, "hred", "d", "small", STATS, 20004)
+    assert hred.train.early_stopping_start_step == study.SMALL.warmup_steps
+    # Free bits per dimension scaled to the latent size: FB reserves 5.12 nats as at
+    # paper scale (0.01 x 512), FB-all keeps its total of 5.
+    fb, fb_paper, _ = study.row_config(co, "fb", "d", "small", STATS, 20004)
+    assert fb.model.free_bits_per_dim * fb.model.latent_dim == pytest.approx(
+        fb_paper.model.free_bits_per_dim * fb_paper.model.latent_dim) == pytest.approx(5.12)
+    fb_all, _, _ = study.row_config(co, "fb_all", "d", "small", STATS, 20004)
+    assert fb_all.model.free_bits_total == 5.0
     # A small vocabulary keeps the full softmax (the cutoffs need room).
     small_vocab, _, _ = study.row_config(co, "hred", "d", "small", STATS, 3000)
     assert small_vocab.model.softmax_cutoffs == []
 
 
-def _run(small_dialogues, tmp_path, rows, scale="small", **kwargs):
+def test_each_paper_rows_use_their_papers_forms():
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    bow, _, _ = study.row_config(vhcr, "vhred_bow", "d", "small", STATS, 20004)
+    assert (bow.model.bow_loss, bow.model.bow_input) == (True, "latent")
+    kla_bow, _, _ = study.row_config(study.STUDIES["co_dailydialog"], "kla_bow", "d", "small",
+                                     STATS, 20004)
+    assert (kla_bow.model.bow_loss, kla_bow.model.bow_input) == (True, "condition")
+    for preset in ("vhcr_ud", "vhred_ud"):
+        assert configs.make_config(preset).model.utterance_drop_form == "position"
+
+
+def test_seeds_per_row():
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    assert vhcr.seeds_of("vhcr_ud", "auto") == 2 and vhcr.seeds_of("hred", "auto") == 1
+    assert vhcr.seeds_of("hred", 3) == 3
+    co = study.STUDIES["co_dailydialog"]
+    assert {p for p in co.rows if co.seeds_of(p, "auto") == 2} == {"kla", "kla_bow", "co_ss"}
+    with pytest.raises(study.StudyError, match="--seeds 'x'"):
+        study.run_study("vhcr_dailydialog", seeds="x")
+
+
+def _run(small_dialogues, tmp_path, rows, scale="small", seeds=1, **kwargs):
     return study.run_study(
         "vhcr_dailydialog", scale, data_dir=small_dialogues, out_dir=str(tmp_path / "results"),
         runs_dir=str(tmp_path / "runs"), rows=rows, params_override=TINY_STUDY, epochs=2,
-        steps_per_epoch=2, max_examples=4, **kwargs)
+        steps_per_epoch=2, max_examples=4, seeds=seeds, **kwargs)
 
 
 @pytest.mark.slow
@@ -92,7 +137,7 @@ def test_study_writes_results_resumes_and_judges_claims(small_dialogues, tmp_pat
     with pytest.raises(study.StudyError, match="simulated crash"):
         _run(small_dialogues, tmp_path, ["hred", "vhred"])
     assert calls == ["training hred", "evaluating hred", "training vhred", "evaluating vhred"]
-    hred_best = tmp_path / "runs" / "hred" / "checkpoints" / "best.weights.h5"
+    hred_best = tmp_path / "runs" / "hred" / "seed1" / "checkpoints" / "best.weights.h5"
     stamp = os.stat(hred_best).st_mtime_ns
 
     calls.clear()
@@ -123,7 +168,33 @@ def test_study_writes_results_resumes_and_judges_claims(small_dialogues, tmp_pat
     with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
         study.run_study("vhcr_dailydialog", data_dir=small_dialogues, out_dir=str(out),
                         runs_dir=str(tmp_path / "runs"), rows=["hred"],
-                        params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4)
+                        params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4,
+                        seeds=1)
+
+
+@pytest.mark.slow
+def test_seeds_give_per_seed_and_mean_figures_and_claims(small_dialogues, tmp_path):
+    readme = _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    rows = results["rows"]
+    assert (len(rows["hred"]["seeds"]), len(rows["vhcr_ud"]["seeds"])) == (1, 2)
+    assert os.path.isdir(tmp_path / "runs" / "vhcr_ud" / "seed2" / "checkpoints")
+    # The seeds differ (initialisation, data order), and the table is their mean.
+    bounds = [s["likelihood"]["nll_bound"] for s in rows["vhcr_ud"]["seeds"]]
+    assert bounds[0] != bounds[1]
+    assert rows["vhcr_ud"]["likelihood"]["nll_bound"] == pytest.approx(sum(bounds) / 2)
+    # Every claim is judged on the mean and on each seed's view.
+    for claim in results["claims"]:
+        assert len(claim["verdict_per_seed"]) == 2
+        if claim["verdict_on_mean"] != "not measurable":
+            held = claim["verdict_per_seed"].count("held")
+            assert (claim["verdict"] == "held") == (claim["verdict_on_mean"] == "held"
+                                                    and held == 2)
+    # VHCR + u.d. is evaluated with utterance drop off (its bound) and on (the authors').
+    assert rows["vhcr_ud"]["likelihood_udrop"]["nll_bound"] > 0
+    text = open(readme, encoding="utf-8").read()
+    assert "| vhcr_ud | 2 |" in text and "evaluated both ways" in text
+    assert "converged reduced scale" in text
 
 
 @pytest.mark.slow

@@ -175,3 +175,41 @@ def test_collapse_warning_after_patience_steps(caplog):
         monitor.on_train_batch_end(0, {"kl_utt": 0.001, "kl_conv": 0.0, "words": 10})
     assert len(caplog.records) == 1 and "kl_utt" in caplog.records[0].getMessage()
     assert "kl_conv" not in caplog.records[0].getMessage()  # not a latent of this model
+
+
+def test_early_stopping_never_fires_before_the_objective_settles(tmp_path):
+    """Patience counts validations only from train.early_stopping_start_step (the end of
+    the KL ramp and scheduled sampling) on; the best checkpoint likewise."""
+    import tensorflow as tf
+    from pipeline.training import callbacks
+
+    class Run:  # what the callbacks read of a model
+        step_counter = tf.Variable(0, dtype=tf.int64)
+        stop_training = False
+
+    model = Run()
+    stopping = callbacks.EarlyStopping(str(tmp_path / "log.csv"), start_step=400,
+                                       monitor="val_nll_bound", patience=2)
+    stopping.set_model(model)
+    stopping.on_train_begin()
+    # The bound rises for 4 validations while the KL weight still ramps up: not counted.
+    for epoch, (step, bound) in enumerate([(100, 3.0), (200, 3.5), (300, 4.0), (399, 4.5),
+                                           (400, 4.4), (500, 4.3), (600, 4.35), (700, 4.5)]):
+        model.step_counter.assign(step)
+        stopping.on_epoch_end(epoch, {"val_nll_bound": bound})
+        if step < 700:
+            assert not model.stop_training, step
+    assert model.stop_training and stopping.best == pytest.approx(4.3)
+    # A resumed run's patience counts only the armed validations in its log.
+    with open(tmp_path / "log.csv", "w") as f:
+        f.write("global_step,val_nll_bound\n100,3.0\n400,4.4\n500,4.3\n600,4.35\n")
+    resumed = callbacks.EarlyStopping(str(tmp_path / "log.csv"), start_step=400,
+                                      monitor="val_nll_bound", patience=2)
+    resumed.set_model(model)
+    resumed.on_train_begin()
+    assert (resumed.best, resumed.wait) == (4.3, 1)
+    best = callbacks.BestCheckpoint(str(tmp_path / "best.weights.h5"),
+                                    str(tmp_path / "log.csv"), start_step=400)
+    best.set_model(model)
+    best.on_train_begin()
+    assert best.best == 4.3  # not the 3.0 of a step before the objective settled

@@ -15,20 +15,43 @@ def word_drop(tokens, rate, seed_generator=None):
 
 
 class UtteranceDrop(keras.layers.Layer):
-    """Replaces each utterance vector by a learned h_unk with probability `rate` (VHCR)."""
+    """Replaces utterance vectors by a learned h_unk with probability `rate` (VHCR).
 
-    def __init__(self, rate, **kwargs):
+    form "utterance": each utterance of each conversation is drawn on its own.
+    form "position": the VHCR authors' code, `np.random.rand(max_len) < p` once per batch:
+    the same positions are dropped in every conversation, the last position never (it
+    feeds no context state). h_unk starts N(0, 1), as their `torch.randn` parameter.
+    `at_inference` keeps the drop on outside training: the authors' evaluation does not
+    switch it off, so their reported VHCR + u.d. figures include it.
+    """
+
+    FORMS = ("utterance", "position")
+
+    def __init__(self, rate, form="utterance", seed=17, **kwargs):
         super().__init__(**kwargs)
+        if form not in self.FORMS:
+            raise ValueError(f"utterance drop form {form!r} is not one of {self.FORMS}")
         self.rate = rate
-        self.seed_generator = keras.random.SeedGenerator(17)
+        self.form = form
+        self.at_inference = False
+        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
         self.h_unk = self.add_weight(name="h_unk", shape=(input_shape[-1],),
-                                     initializer="random_normal")
+                                     initializer=keras.initializers.RandomNormal(stddev=1.0))
+
+    def keep_mask(self, vectors):
+        """[B, T] booleans: True where the vector is kept."""
+        shape = tf.shape(vectors)[:-1]
+        if self.form == "utterance":
+            return keras.random.uniform(shape, seed=self.seed_generator) >= self.rate
+        positions = keras.random.uniform(shape[1:], seed=self.seed_generator) >= self.rate
+        last = tf.range(shape[1]) == shape[1] - 1
+        return tf.broadcast_to((positions | last)[None, :], shape)
 
     def call(self, vectors, training=False):
-        if not training or not self.rate:
+        if not (training or self.at_inference) or not self.rate:
             return vectors
-        keep = keras.random.uniform(tf.shape(vectors)[:-1], seed=self.seed_generator) >= self.rate
+        keep = self.keep_mask(vectors)
         h_unk = tf.cast(self.h_unk, vectors.dtype)
         return tf.where(keep[..., None], vectors, tf.broadcast_to(h_unk, tf.shape(vectors)))

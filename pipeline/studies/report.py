@@ -10,6 +10,8 @@ import shutil
 from pipeline import report
 from pipeline.evaluation import eval_files
 from pipeline.studies import claims as study_claims
+from pipeline.studies import seeds as study_seeds
+from pipeline.training.run_record import RECORD_FILE
 
 CURVE_COLUMNS = ("global_step", "kl_utt", "kl_conv", "kl_weight", "val_kl_utt", "val_kl_conv",
                  "val_nll_bound", "val_ppl", "val_prior_variance_ratio_utt",
@@ -36,17 +38,24 @@ def training_curve(run_dir):
             for column in CURVE_COLUMNS if rows and column in rows[0]}
 
 
-def load_row(run_dir):
-    """One row's evaluation report, training curve and latent-cloud summary."""
-    path = eval_files.report_path(run_dir, "test", "best")
+def _read(path):
+    if not os.path.isfile(path):
+        return None
     with open(path, encoding="utf-8") as f:
-        evaluation = json.load(f)
-    latent = None
-    summary = os.path.join(run_dir, "latent", "summary.json")
-    if os.path.isfile(summary):
-        with open(summary, encoding="utf-8") as f:
-            latent = json.load(f)
-    return {"evaluation": evaluation, "curve": training_curve(run_dir), "latent": latent}
+        return json.load(f)
+
+
+def load_row(run_dir):
+    """One seed of a row: its evaluation report (and the one with utterance drop left on,
+    if made), training curve, latent-cloud summary and how its training ended."""
+    evaluation = _read(eval_files.report_path(run_dir, "test", "best"))
+    if evaluation is None:
+        raise FileNotFoundError(f"{run_dir}: no evaluation report")
+    record = _read(os.path.join(run_dir, RECORD_FILE)) or {}
+    return {"evaluation": evaluation, "curve": training_curve(run_dir),
+            "latent": _read(os.path.join(run_dir, "latent", "summary.json")),
+            "evaluation_udrop": _read(eval_files.report_path(run_dir, "test", "best-udrop")),
+            "finished": record.get("finished")}
 
 
 def _plt():
@@ -69,7 +78,8 @@ def plot_curves(rows, column_sets, path, ylabel, log_scale=False, title=""):
                                              curve.get(column, [])) if x is not None
                       and y is not None]
             if points:
-                ax.plot(*zip(*points), marker="o", markersize=3, label=preset)
+                ax.plot(*zip(*points), row.get("style", "-"), marker="o", markersize=3,
+                        label=preset)
                 drawn = True
         ax.set_title(panel)
         ax.set_xlabel("training step")
@@ -88,13 +98,18 @@ def plot_curves(rows, column_sets, path, ylabel, log_scale=False, title=""):
     return drawn
 
 
-def write_figures(study, rows, out_dir):
-    """The study's PNGs; returns {figure name: file name} of those drawn."""
+def write_figures(study, rows, out_dir, references=None):
+    """The study's PNGs; returns {figure name: file name} of those drawn. `rows` maps a
+    line's label to its row; `references` (the authors' code) are drawn dashed beside
+    them in the KL and bound figures."""
     figures = {}
+    references = {f"authors' code: {r['row']}": {"curve": r["curve"], "style": "--"}
+                  for r in references or ()}
     kl_panels = [("val_kl_utt", "KL of z_utt (CO: e), nats per word, validation")]
     if study.paper == "vhcr":
         kl_panels.append(("val_kl_conv", "KL of z_conv, nats per word, validation"))
-    if plot_curves(rows, kl_panels, os.path.join(out_dir, "kl_over_training.png"),
+    if plot_curves({**rows, **references}, kl_panels,
+                   os.path.join(out_dir, "kl_over_training.png"),
                    "KL (nats / word)", title="KL of each latent over training ("
                    + ("VHCR Fig. 1, 4" if study.paper == "vhcr" else "as VHCR Fig. 1") + ")"):
         figures["kl"] = "kl_over_training.png"
@@ -104,7 +119,8 @@ def write_figures(study, rows, out_dir):
                    os.path.join(out_dir, "prior_variance_ratio.png"), "ratio", log_scale=True,
                    title="Prior variance ratio over training (VHCR Fig. 2)"):
         figures["ratio"] = "prior_variance_ratio.png"
-    if plot_curves(rows, [("val_nll_bound", "NLL bound, nats per word, validation"),
+    if plot_curves({**rows, **references},
+                   [("val_nll_bound", "NLL bound, nats per word, validation"),
                           ("val_context_gain", "context gain, nats per word, validation")],
                    os.path.join(out_dir, "nll_bound_over_training.png"), "nats / word"):
         figures["nll"] = "nll_bound_over_training.png"
@@ -112,10 +128,10 @@ def write_figures(study, rows, out_dir):
 
 
 def copy_tsne(rows, runs_dir, out_dir):
-    """CO Figure 3 PNGs of the rows that drew one, copied into results/."""
+    """CO Figure 3 PNGs of the rows that drew one (their first seed), copied into results/."""
     names = {}
     for preset, row in rows.items():
-        source = os.path.join(runs_dir, preset, "latent", "tsne.png")
+        source = os.path.join(study_seeds.seed_dir(runs_dir, preset, 1), "latent", "tsne.png")
         if row.get("latent") and os.path.isfile(source):
             names[preset] = f"tsne_{preset}.png"
             shutil.copyfile(source, os.path.join(out_dir, names[preset]))
@@ -126,12 +142,14 @@ def _setup_lines(name, study, state, rows):
     plan = state["plan"]
     first = state["rows"][next(iter(rows))]
     c, p = first["config"], first["paper_config"]
-    m = c["model"]
+    m, t = c["model"], c["train"]
+    small = plan["scale"] == "small"
     lines = [
         f"- Command: `python -m pipeline.study {name} --scale {plan['scale']}"
         + (f" --params_override {plan['params_override']}" if plan["params_override"] else "")
         + (f" --epochs {plan['epochs']}" if plan["epochs"] else "")
         + (f" --steps_per_epoch {plan['steps_per_epoch']}" if plan["steps_per_epoch"] else "")
+        + (f" --seeds {plan['seeds']}" if plan.get("seeds", "auto") != "auto" else "")
         + "`",
         f"- Data: {study.dataset} (`{os.path.basename(plan['data_dir'])}`), "
         + ("whole conversations" if not study.max_slice_words
@@ -148,78 +166,217 @@ def _setup_lines(name, study, state, rows):
         + f"; decoder conditioned through its {m['decoder_conditioning'].replace('_', ' ')}"
         f" ({m.get('decoder_init_activation', 'tanh')} first-state layer); word embeddings "
         "initialised N(0, 1).",
-        f"- Optimiser: Adam {c['train']['learning_rate']:g}, warm-up {c['train']['warmup_steps']}"
-        f" steps, {c['train']['lr_decay']} decay; batch {c['data']['batch_size']}; "
-        f"{c['train']['epochs']} epochs of {c['train']['steps_per_epoch'] or 'all'} steps; "
-        f"early stopping patience {c['train']['early_stopping_patience']}; the `best` "
-        f"checkpoint (validation bound) is evaluated.",
+        f"- Optimiser: Adam {t['learning_rate']:g} (both CO optimizers, on the global "
+        f"step), warm-up {t['warmup_steps']} steps, {t['lr_decay']} after it; batch "
+        f"{c['data']['batch_size']}.",
+        f"- Training: the whole validation split every {t['steps_per_epoch'] or 'epoch'} steps; "
+        f"early stopping after {t['early_stopping_patience']} validations without a better "
+        "bound, armed only once the row's KL ramp and scheduled sampling have ended (its "
+        f"step below); at most {t['epochs'] * (t['steps_per_epoch'] or 1)} steps"
+        + (" (a row that reaches them is **not converged**)" if small else "")
+        + "; the `best` checkpoint (validation bound, from the arming step on) is evaluated.",
         f"- Paper scale for comparison: batch {p['data']['batch_size']}, Adam "
         f"{p['train']['learning_rate']:g}, {p['train']['epochs']} epochs "
         f"({first['paper_steps']} steps on this data), paper sizes, full softmax.",
-        "", "| row | KL annealing steps (ours / paper scale) | scheduled sampling k (ours / "
-        "paper scale) | train s | eval s |", "|---|---:|---:|---:|---:|"]
-    for preset in rows:
+        f"- Seeds: {plan.get('seeds', 'auto')}" + (" (2 for the rows whose claims are about a "
+                                                   "KL, 1 elsewhere)"
+                                                   if plan.get("seeds", "auto") == "auto"
+                                                   else "")
+        + "; tables give the seeds' mean, the rows table each seed.",
+        "", "| row | seed | KL ramp (ours / paper) | SS k (ours / paper) | early stopping "
+        "armed at | best step | last step | converged | train s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    return lines
+
+
+def _row_lines(study, state, loaded):
+    """One line per seed of each row: schedules, optimum, convergence, time, test bound."""
+    lines = []
+    key = "nll_bound_per_slice" if study.paper == "co" else "nll_bound"
+    for preset, seed_rows in loaded.items():
         r = state["rows"][preset]
         mc, mp = r["config"]["model"], r["paper_config"]["model"]
+        start = r["config"]["train"].get("early_stopping_start_step", 0)
         label = preset + (" (figure row)" if preset in study.figure_rows else "")
-        lines.append(
-            f"| {label} | {mc['kl_annealing_steps']} / {mp['kl_annealing_steps']} | "
-            f"{mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']} | "
-            f"{r.get('train_seconds', '-')} | {r.get('eval_seconds', '-')} |")
-    total = sum(state["rows"][p].get(k, 0) for p in rows
-                for k in ("train_seconds", "eval_seconds", "latent_seconds"))
+        for seed, row in zip(sorted(r["seeds"], key=int), seed_rows):
+            best = study_seeds.steps_to_optimum(row["curve"], start)
+            finished = row.get("finished") or {}
+            converged = ("yes" if finished.get("reason") == "early stopping" else
+                         "**no** (step cap)" if finished else "-")
+            seconds = r["seeds"][seed].get("train_seconds", "-")
+            lines.append(
+                f"| {label} | {seed} | {mc['kl_annealing_steps']} / {mp['kl_annealing_steps']}"
+                f" | {mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']} | "
+                f"{start} | {best[0]:.0f} | {finished.get('step', '-')} | {converged} | "
+                f"{seconds} |" if best else
+                f"| {label} | {seed} | - | - | {start} | - | - | {converged} | {seconds} |")
+    lines += ["", "Test bound per seed (" + ("per slice" if study.paper == "co" else
+                                              "per word") + ") and KL:", "",
+              "| row | " + " | ".join(f"seed {k}" for k in range(1, 1 + max(
+                  len(v) for v in loaded.values()))) + " | mean | spread (max - min) |",
+              "|---|" + "---:|" * (2 + max(len(v) for v in loaded.values()))]
+    width = max(len(v) for v in loaded.values())
+    for preset, seed_rows in loaded.items():
+        values = [row["evaluation"]["likelihood"].get(key) for row in seed_rows]
+        kls = [row["evaluation"]["likelihood"].get("kl_per_word", row["evaluation"][
+            "likelihood"].get("kl_utt")) for row in seed_rows]
+        cells = [f"{v:.4f} (KL {k:.4f})" if v is not None and k is not None else "-"
+                 for v, k in zip(values, kls)] + ["-"] * (width - len(values))
+        numbers = [v for v in values if v is not None]
+        mean = sum(numbers) / len(numbers) if numbers else None
+        spread = max(numbers) - min(numbers) if len(numbers) > 1 else None
+        lines.append(f"| {preset} | " + " | ".join(cells) + f" | "
+                     f"{'-' if mean is None else f'{mean:.4f}'} | "
+                     f"{'-' if spread is None else f'{spread:.4f}'} |")
+    total = sum(seed.get(k, 0) for p in loaded for seed in state["rows"][p]["seeds"].values()
+                for k in ("train_seconds", "eval_seconds", "eval_udrop_seconds",
+                          "latent_seconds"))
     lines += ["", f"Wall time of the rows: {total / 60:.1f} minutes on this machine."]
     return lines
 
 
+def _udrop_lines(loaded):
+    """VHCR + u.d. (and VHRED + u.d.) evaluated both ways: the model's own bound with
+    utterance drop off, and the authors' evaluation with it left on."""
+    rows = [(p, study_seeds.mean_row(seeds)) for p, seeds in loaded.items()
+            if all(r.get("evaluation_udrop") for r in seeds)]
+    if not rows:
+        return []
+    lines = ["### Utterance-drop rows evaluated both ways", "",
+             "Utterance drop **off** is the model's own bound; **on** is how the VHCR "
+             "authors' code evaluates (it does not switch the drop off), so their published "
+             "VHCR + u.d. figures are of this kind. Seeds' mean, test split, per word.", "",
+             "| model | NLL bound (off) | KL z_conv (off) | KL z_utt (off) | NLL bound (on) | "
+             "KL z_conv (on) | KL z_utt (on) |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for preset, row in rows:
+        off, on = row["evaluation"]["likelihood"], row["evaluation_udrop"]["likelihood"]
+        cell = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.4f}"  # noqa: E731
+        lines.append(f"| {study_claims._name(preset)} | {cell(off, 'nll_bound')} | "
+                     f"{cell(off, 'kl_conv')} | {cell(off, 'kl_utt')} | "
+                     f"{cell(on, 'nll_bound')} | {cell(on, 'kl_conv')} | "
+                     f"{cell(on, 'kl_utt')} |")
+    return lines + [""]
+
+
+def load_references(out_dir):
+    """The reference runs of the authors' code (benchmarks/reference_vhcr.py) kept in
+    results/NAME/reference/*.json: [{row, curve, ...}]."""
+    folder = os.path.join(out_dir, "reference")
+    if not os.path.isdir(folder):
+        return []
+    return [_read(os.path.join(folder, f)) for f in sorted(os.listdir(folder))
+            if f.endswith(".json")]
+
+
+def _reference_lines(references, loaded):
+    if not references:
+        return []
+    lines = ["## The VHCR authors' code beside ours", "",
+             "Their PyTorch code (`benchmarks/reference_vhcr.py`) on the same preprocessed "
+             "conversations and vocabulary, at this study's sizes and schedule; validation "
+             "per word on the whole validation split (theirs with utterance drop on, as "
+             "their evaluation runs).", "",
+             "| row | source | step | NLL bound | KL z_conv | KL z_utt |",
+             "|---|---|---:|---:|---:|---:|"]
+    for ref in references:
+        curve = ref["curve"]
+        for i, step in enumerate(curve.get("global_step", [])):
+            cells = [curve.get(c, [None] * (i + 1))[i] for c in
+                     ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
+            lines.append(f"| {ref['row']} | authors' code | {step:.0f} | " + " | ".join(
+                "-" if v is None else f"{v:.4f}" for v in cells) + " |")
+        ours = loaded.get(ref["row"])
+        if ours:
+            curve = ours[0]["curve"]
+            for i, step in enumerate(curve.get("global_step", [])):
+                cells = [(curve.get(c) or [None] * (i + 1))[i] for c in
+                         ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
+                lines.append(f"| {ref['row']} | ours, seed 1 | {step:.0f} | " + " | ".join(
+                    "-" if v is None else f"{v:.4f}" for v in cells) + " |")
+    lines += ["", *[f"- {ref['row']}: {ref.get('note', '')}" for ref in references
+                    if ref.get("note")], ""]
+    return lines
+
+
 def write(name, study, state, runs_dir, out_dir, rows):
-    """Collects every finished row and writes study.json, the PNGs and README.md."""
+    """Collects every finished row and writes results.json, the PNGs and README.md."""
     os.makedirs(out_dir, exist_ok=True)
-    loaded = {p: {**load_row(os.path.join(runs_dir, p)), "config": state["rows"][p]["config"]}
-              for p in rows if "eval_seconds" in state["rows"].get(p, {})}
-    figures = write_figures(study, loaded, out_dir)
-    tsne = copy_tsne(loaded, runs_dir, out_dir)
+    loaded = {}
+    for p in rows:
+        seeds = state["rows"].get(p, {}).get("seeds", {})
+        done = sorted((k for k, v in seeds.items() if v.get("done")), key=int)
+        if done:
+            loaded[p] = [{**load_row(study_seeds.seed_dir(runs_dir, p, int(k))),
+                          "config": state["rows"][p]["config"]} for k in done]
+    mean, per_seed = study_seeds.views(loaded)
+    labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{k + 1}"): row
+              for p, seeds in loaded.items() for k, row in enumerate(seeds)}
+    references = load_references(out_dir)
+    figures = write_figures(study, labels, out_dir, references)
+    tsne = copy_tsne(mean, runs_dir, out_dir)
     paper_numbers = report.load_paper_numbers()
-    claims = study_claims.judge(study, loaded, paper_numbers)
-    findings = study_claims.findings(study, loaded)
+    claims = study_claims.judge(study, mean, paper_numbers)
+    seed_claims = [study_claims.judge(study, view, paper_numbers) for view in per_seed]
+    for i, claim in enumerate(claims):
+        on_seeds = [view[i]["verdict"] for view in seed_claims]
+        claim["verdict_on_mean"] = claim["verdict"]
+        claim["verdict_per_seed"] = on_seeds
+        claim["verdict"], note = study_seeds.combine_verdicts(claim["verdict"], on_seeds)
+        if note:
+            claim["evidence"] += f" [{note}]"
+    findings = study_claims.findings(study, mean)
     results = {"study": name, "paper": study.paper, "dataset": study.dataset,
                "plan": state["plan"],
                "rows": {p: {"config": state["rows"][p]["config"],
-                            "seconds": {k: state["rows"][p].get(k) for k in
+                            "seconds": {k: [s.get(k) for s in
+                                            state["rows"][p]["seeds"].values()] for k in
                                         ("train_seconds", "eval_seconds", "latent_seconds")},
-                            "likelihood": row["evaluation"]["likelihood"],
-                            "responses": row["evaluation"]["responses"],
-                            "curve": row["curve"], "latent": row["latent"]}
-                        for p, row in loaded.items()},
+                            "likelihood": mean[p]["evaluation"]["likelihood"],
+                            "likelihood_udrop": (mean[p].get("evaluation_udrop") or {}).get(
+                                "likelihood"),
+                            "responses": mean[p]["evaluation"]["responses"],
+                            "curve": mean[p]["curve"], "latent": mean[p]["latent"],
+                            "seeds": [{"likelihood": r["evaluation"]["likelihood"],
+                                       "curve": r["curve"], "finished": r.get("finished")}
+                                      for r in loaded[p]]}
+                        for p in loaded},
                "references": next((r["evaluation"].get("references") for r in
-                                   loaded.values()), None),
+                                   mean.values()), None),
                "constant_response": next((r["evaluation"].get("constant_response") for r in
-                                          loaded.values()), None),
+                                          mean.values()), None),
+               "reference_runs": references,
                "findings": findings, "claims": claims, "figures": {**figures, **tsne}}
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1)
 
     paper_title = {"co": "Collaborative VED (Shen et al., AAAI 2018)",
                    "vhcr": "VHCR (Park et al., NAACL 2018)"}[study.paper]
-    lines = [f"# Study `{name}`: {paper_title} on {study.dataset}, "
-             f"{state['plan']['scale']} scale", "",
+    scale = {"small": "converged reduced scale"}.get(state["plan"]["scale"],
+                                                    f"{state['plan']['scale']} scale")
+    lines = [f"# Study `{name}`: {paper_title} on {study.dataset}, {scale}", "",
              f"Rows finished: {len(loaded)} of {len(rows)}"
              + ("" if len(loaded) == len(rows) else " (rerun the command to finish the rest)")
              + ". Every number below is in `results.json`.", "", "## Setup", "",
-             *_setup_lines(name, study, state, rows), "", "## Findings", ""]
+             *_setup_lines(name, study, state, rows), *_row_lines(study, state, loaded), "",
+             "## Findings (seeds' mean)", ""]
     lines += [f"- {f}" for f in findings] + ["", "## The paper's claims", "",
+                                             "A claim is held only if it holds on the seeds' "
+                                             "mean and on a majority of seeds.", "",
                                              "| claim | verdict | evidence | figure |",
                                              "|---|---|---|---|"]
     for c in claims:
         lines.append(f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} | "
                      f"{c['figure'] or '-'} |")
-    lines += ["", "## Tables (ours beside the paper's)", ""]
-    runs = [(p, row["evaluation"]) for p, row in loaded.items()]
+    lines += ["", "## Tables (ours, seeds' mean, beside the paper's)", ""]
+    runs = [(p, row["evaluation"]) for p, row in mean.items()]
     for table in report.TABLES:
         if table.paper == f"{study.paper}_paper" and any(g for _, _, g in table.columns):
             lines += report.render_table(table, runs, paper_numbers, study.dataset)
+    lines += _udrop_lines(loaded)
+    lines += _reference_lines(references, loaded)
     lines += ["## Figures", ""]
-    captions = {"kl": "KL of each latent on validation batches at every epoch end",
+    captions = {"kl": "KL of each latent on the validation split at every validation "
+                      "(dashed: the authors' code)",
                 "ratio": "prior variance ratio E[sigma^2] / Var(mu) of z_utt (log scale)",
                 "nll": "validation NLL bound, and the context gain (how much the bound "
                        "loses when a response is decoded from another response's context)"}

@@ -31,6 +31,10 @@ def check_budget(config, total_steps):
     if config.train.warmup_steps > total_steps:
         problems.append(f"train.warmup_steps={config.train.warmup_steps} is longer than the "
                         f"{total_steps} planned steps")
+    start = config.train.early_stopping_start_step
+    if start >= total_steps:
+        problems.append(f"train.early_stopping_start_step={start} is not before the end of "
+                        f"the {total_steps} planned steps (no validation would count)")
     if problems:
         raise configs.ConfigError("; ".join(problems) + ". Shorten the schedule or raise "
                          "train.epochs / train.steps_per_epoch.")
@@ -38,6 +42,7 @@ def check_budget(config, total_steps):
 
 def _ae_steps(config, total_steps):
     """AE-phase steps of an alternating CO run (the first period of each pair)."""
-    period = max(1, config.model.phase_period_epochs) * (total_steps // config.train.epochs)
+    period = (config.model.phase_period_steps or max(1, config.model.phase_period_epochs)
+              * (total_steps // config.train.epochs))
     full, rest = divmod(total_steps, 2 * period)
     return full * period + min(rest, period)

@@ -158,54 +158,78 @@ class PhaseSchedule(keras.callbacks.Callback):
         self._add(logs)
 
 
-def monitor_history(csv_path, monitor):
-    """The values of `monitor` in the rows a run's CSV log already holds (a resumed run)."""
+def monitor_history(csv_path, monitor, start_step=0):
+    """The values of `monitor` in the rows a run's CSV log already holds (a resumed run),
+    from global step `start_step` on."""
     if not os.path.isfile(csv_path):
         return []
     with open(csv_path, encoding="utf-8") as f:
-        values = [row.get(monitor) for row in csv.DictReader(f)]
+        rows = [(row.get("global_step"), row.get(monitor)) for row in csv.DictReader(f)]
     out = []
-    for value in values:
+    for step, value in rows:
         try:
             number = float(value)
         except (TypeError, ValueError):
+            continue
+        if start_step and (_float(step) is None or _float(step) < start_step):
             continue
         if math.isfinite(number):
             out.append(number)
     return out
 
 
-class EarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras's EarlyStopping (mode min) that continues a resumed run's patience from the
-    validation values already in its CSV log, instead of starting afresh."""
+def _float(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
-    def __init__(self, csv_path, **kwargs):
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras's EarlyStopping (mode min, patience in validations) armed only from global
+    step `start_step` on (train.early_stopping_start_step: the end of the KL ramp and of
+    scheduled sampling), which continues a resumed run's patience from the validation
+    values already in its CSV log instead of starting afresh."""
+
+    def __init__(self, csv_path, start_step=0, **kwargs):
         super().__init__(mode="min", **kwargs)
         self.csv_path = csv_path
+        self.start_step = start_step
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        for value in monitor_history(self.csv_path, self.monitor):
+        for value in monitor_history(self.csv_path, self.monitor, self.start_step):
             if self.best is None or value < self.best:
                 self.best, self.wait = value, 0
             else:
                 self.wait += 1
 
+    def on_epoch_end(self, epoch, logs=None):
+        if global_step(self.model) >= self.start_step:
+            super().on_epoch_end(epoch, logs)
+
 
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint(save_best_only, mode min) whose best value so far comes from the
-    run's CSV log, so a resumed run does not overwrite a better checkpoint."""
+    """ModelCheckpoint(save_best_only, mode min) from global step `start_step` on (the
+    optimum of the objective the run ends with, as early stopping's), whose best value so
+    far comes from the run's CSV log, so a resumed run does not overwrite a better
+    checkpoint."""
 
-    def __init__(self, filepath, csv_path, monitor="val_nll_bound"):
+    def __init__(self, filepath, csv_path, monitor="val_nll_bound", start_step=0):
         super().__init__(filepath, monitor=monitor, mode="min", save_best_only=True,
                          save_weights_only=True)
         self.csv_path = csv_path
+        self.start_step = start_step
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        history = monitor_history(self.csv_path, self.monitor)
+        history = monitor_history(self.csv_path, self.monitor, self.start_step)
         if history:
             self.best = min(history)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if global_step(self.model) >= self.start_step:
+            super().on_epoch_end(epoch, logs)
 
 
 class TensorBoard(keras.callbacks.TensorBoard):

@@ -30,11 +30,14 @@ def learning_rate(config, total_steps=None):
         raise configs.ConfigError(str(e)) from None
 
 
-def make_optimizer(config, total_steps=None):
+def make_optimizer(config, total_steps=None, step=None):
     """Adam at the configured rate or schedule: the global batch is split over replicas
-    and the learning rate is deliberately not rescaled with their number."""
-    optimizer = FusedAdam(learning_rate(config, total_steps),
-                          clipnorm=config.train.clipnorm or None)
+    and the learning rate is deliberately not rescaled with their number. `step` (a
+    callable) is the step a schedule runs on, when not the optimizer's own count."""
+    rate = learning_rate(config, total_steps)
+    if step is not None and callable(rate):
+        rate = schedules.OnStep(rate, step)
+    optimizer = FusedAdam(rate, clipnorm=config.train.clipnorm or None)
     if config.runtime.mixed_precision == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -51,13 +54,14 @@ def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
     if config.runtime.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.runtime.mixed_precision)
     try:
-        model = build_model(config.model, vocab_size)
+        model = build_model(config.model, vocab_size, seed=config.train.seed)
         model.build_from_batch(batch)
     finally:
         keras.mixed_precision.set_global_policy(previous)
     if config.model.embeddings_path and vocab is not None:
         load_word_vectors(model, config.model.embeddings_path, vocab)
-    optimizer = model.build_optimizers(lambda: make_optimizer(config, total_steps))
+    optimizer = model.build_optimizers(
+        lambda step=None: make_optimizer(config, total_steps, step))
     model.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
     return model
 

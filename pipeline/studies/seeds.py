@@ -1,0 +1,101 @@
+"""A study row trained with several seeds: their mean, each seed's own view of the study,
+whether each seed converged, and a claim's verdict across seeds.
+
+A claim is held only if it holds on the seeds' mean and on a majority of the seeds (one
+seed is no evidence where KL collapse is bistable); the evidence says when seeds disagree.
+A row trained once enters every seed's view with its one seed.
+"""
+import math
+import os
+
+from pipeline.studies.claims import HELD, NOT_HELD, NOT_MEASURABLE
+
+
+def seed_dir(runs_dir, preset, seed):
+    """Where one seed of a row trains: runs_dir/PRESET/seedN."""
+    return os.path.join(runs_dir, preset, f"seed{seed}")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def mean_tree(trees):
+    """The element-wise mean of same-shaped nested dicts: numbers averaged over the trees
+    that have them, anything else taken from the first."""
+    first = trees[0]
+    if isinstance(first, dict):
+        keys = list(first) + [k for t in trees[1:] if isinstance(t, dict) for k in t
+                              if k not in first]
+        return {k: mean_tree([t[k] for t in trees if isinstance(t, dict) and k in t])
+                for k in dict.fromkeys(keys)}
+    numbers = [t for t in trees if _is_number(t)]
+    if numbers and len(numbers) == len(trees):
+        return sum(numbers) / len(numbers)
+    return first
+
+
+def mean_curve(curves):
+    """Each column averaged over the seeds at the global steps every seed validated at
+    (early stopping ends seeds at different steps: the mean curve ends with the first)."""
+    if len(curves) == 1:
+        return curves[0]
+    by_step = []
+    for curve in curves:
+        steps = curve.get("global_step", [])
+        by_step.append({s: i for i, s in enumerate(steps) if s is not None})
+    common = sorted(set.intersection(*(set(b) for b in by_step)))
+    out = {"global_step": list(common)}
+    columns = set.intersection(*(set(c) for c in curves)) - {"global_step"}
+    for column in sorted(columns):
+        values = []
+        for step in common:
+            points = [c[column][b[step]] for c, b in zip(curves, by_step)]
+            values.append(sum(points) / len(points) if all(_is_number(p) for p in points)
+                          else None)
+        out[column] = values
+    return out
+
+
+def mean_row(seed_rows):
+    """One row's seeds combined: evaluation numbers and curves averaged."""
+    first = seed_rows[0]
+    row = dict(first)
+    row["evaluation"] = mean_tree([r["evaluation"] for r in seed_rows])
+    row["curve"] = mean_curve([r["curve"] for r in seed_rows])
+    if all(r.get("evaluation_udrop") for r in seed_rows):
+        row["evaluation_udrop"] = mean_tree([r["evaluation_udrop"] for r in seed_rows])
+    if all(r.get("latent") for r in seed_rows):
+        row["latent"] = mean_tree([r["latent"] for r in seed_rows])
+    return row
+
+
+def views(rows_by_seed):
+    """(mean view, [seed view 1, 2, ...]) of {preset: [row per seed]}: the mean view
+    holds each row's mean; seed view k each row's k-th seed, or its last for a row trained
+    fewer times."""
+    count = max((len(seeds) for seeds in rows_by_seed.values()), default=0)
+    mean = {p: mean_row(seeds) for p, seeds in rows_by_seed.items()}
+    per_seed = [{p: seeds[min(k, len(seeds) - 1)] for p, seeds in rows_by_seed.items()}
+                for k in range(count)]
+    return mean, per_seed
+
+
+def combine_verdicts(on_mean, on_seeds):
+    """(verdict, note): held only if held on the mean and on a majority of seeds."""
+    if on_mean == NOT_MEASURABLE or len(on_seeds) <= 1:
+        return on_mean, ""
+    held = sum(v == HELD for v in on_seeds)
+    verdict = HELD if on_mean == HELD and held > len(on_seeds) / 2 else NOT_HELD
+    agree = len(set(on_seeds)) == 1
+    note = (f"seeds: {', '.join(on_seeds)}" + ("" if agree else " (the seeds disagree)")
+            + f"; on the mean: {on_mean}")
+    return verdict, note
+
+
+def steps_to_optimum(curve, start_step=0, column="val_nll_bound"):
+    """(global step, value) of the best validation bound from `start_step` on, or None."""
+    points = [(s, v) for s, v in zip(curve.get("global_step", []), curve.get(column, []))
+              if _is_number(s) and _is_number(v) and s >= start_step]
+    return min(points, key=lambda p: p[1]) if points else None
