@@ -2,6 +2,6 @@
 evaluate, report, study, latent, human_eval. What several commands share sits beside them
 (cli, configs, data, restore); each command's parts are in its subpackage: training/,
 evaluation/, studies/."""
-from pipeline.cli import quiet_unless_verbose
+from preprocessing.cli import quiet_unless_verbose
 
 quiet_unless_verbose()

@@ -11,10 +11,12 @@ import yaml
 
 from official.modeling.hyperparams import base_config, params_dict
 
-from keras_models.decoding import DEFAULT_LENGTH_ALPHA
+from preprocessing.cli import ToolError, closest
+
+from preprocessing.limits import DEFAULT_LENGTH_ALPHA, decoding_problems
 
 
-class ConfigError(ValueError):
+class ConfigError(ToolError, ValueError):
     """A config value or combination the run cannot use; the message names it and the fix."""
 
 
@@ -281,8 +283,7 @@ RANGES = {
     "train.lr_final_ratio": (0.0, 1.0, True), "train.clipnorm": (0.0, None),
     "train.early_stopping_patience": (0, None), "train.collapse_kl_threshold": (0.0, None),
     "train.collapse_patience_steps": (1, None), "train.sample_responses": (0, None),
-    "runtime.num_cpu_devices": (1, None), "decoding.beam_size": (1, None),
-    "decoding.length_alpha": (0.0, None), "decoding.temperature": (0.0, None),
+    "runtime.num_cpu_devices": (1, None),
 }
 
 
@@ -324,9 +325,9 @@ def validate(config):
             config.model.architecture not in ("vhred", "vhcr"):
         problems.append(f"model.bow_input=latent needs a response latent: architecture vhred "
                         f"or vhcr, not {config.model.architecture!r}")
-    temperature = config.decoding.temperature
-    if isinstance(temperature, (int, float)) and temperature <= 0:
-        problems.append(f"decoding.temperature={temperature!r} must be > 0")
+    d = config.decoding
+    problems += decoding_problems("decoding.", d.beam_size, d.temperature,
+                                  length_alpha=d.length_alpha)
     lr = config.train.learning_rate
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr <= 0:
         problems.append(f"train.learning_rate={config.train.learning_rate!r} must be > 0")
@@ -366,7 +367,8 @@ def make_config(preset, config_file=None, params_override=None, dataset=None, pa
     """Preset (with its paper's settings for `dataset`, or `paper`'s), then YAML file, then
     `a.b=1,c.d=2` overrides; unknown keys and bad values are ConfigErrors naming them."""
     if preset not in PRESETS:
-        raise ConfigError(f"--model {preset!r} is not a preset; choose one of:\n"
+        raise ConfigError(f"--model {preset!r} is not a preset{closest(preset, PRESETS)}; "
+                          f"choose one of:\n"
                           f"{describe_presets()}")
     config = PRESETS[preset](dataset, paper)
     if config_file:

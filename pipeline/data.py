@@ -10,13 +10,14 @@ import os
 import tensorflow as tf
 
 from preprocessing import schema
+from preprocessing.cli import ToolError
 from preprocessing.codec import with_eos
 from preprocessing.constants import MANIFEST, VOCAB_FILE, load_vocab
 
 BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 28, 32)  # longest utterance incl. </s>
 
 
-class DataError(Exception):
+class DataError(ToolError):
     """Preprocessed data that cannot be used; the message names the file and the fix."""
 
 

@@ -20,24 +20,26 @@ Writes MODEL_DIR/eval/<checkpoint>/<split>.json, <split>.md, a TSV of id / conte
 response per decoding mode and turn count, and TensorBoard scalars and sample dialogues
 under MODEL_DIR/logs/eval_<split>_<checkpoint>.
 """
-import argparse
 import csv
 import hashlib
-import json
+import io
 import logging
 import os
-import sys
 import time
 
 import tensorflow as tf
 
 from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, converse,
                                    generate, respond)
-from pipeline import cli, data
+from preprocessing import cli
+from pipeline import data
 from pipeline.evaluation import eval_files, likelihood, metrics
 from pipeline.evaluation.reference_responders import (RESPONDERS, ReferenceResponders,
                                                      training_pairs)
 from pipeline.restore import load_run
+from pipeline.training import run_record
+from preprocessing.files import write_json_atomic, write_text_atomic
+from preprocessing.limits import decoding_problems
 from preprocessing.codec import ids_to_text
 
 log = logging.getLogger("dialogvae")
@@ -48,8 +50,7 @@ CONTEXT_GAIN_BATCHES = 20  # batches for the context gain (a stable estimate, 2 
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m pipeline.evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.base_parser("python -m pipeline.evaluate", __doc__)
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
     parser.add_argument("--checkpoint", default="best",
@@ -79,7 +80,6 @@ def build_parser():
                         help="keep the run's utterance drop on, as the VHCR authors' "
                         "evaluation does (their VHCR + u.d. figures include it); results go "
                         "to eval/<checkpoint>-udrop/ beside the model's own bound")
-    cli.add_verbose_flag(parser)
     return parser
 
 
@@ -200,12 +200,13 @@ def response_metrics(examples, vectors):
 
 def write_tsv(path, examples):
     """id, context, gold, response (turns joined by __eou__); csv quoting for '"' tokens."""
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, delimiter="\t")
-        writer.writerow(["id", "context", "gold", "response"])
-        for ex in examples:
-            writer.writerow([ex["id"], ex["context"], EOU.join(ex["gold"]),
-                             EOU.join(ex["response"])])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, delimiter="\t")
+    writer.writerow(["id", "context", "gold", "response"])
+    for ex in examples:
+        writer.writerow([ex["id"], ex["context"], EOU.join(ex["gold"]),
+                         EOU.join(ex["response"])])
+    write_text_atomic(path, text.getvalue())
 
 
 def _cell(value, digits=4):
@@ -296,6 +297,9 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
             raise ValueError(f"--modes: {mode!r} is not one of {MODES}")
     if iw_samples < 0:
         raise ValueError(f"--iw_samples must be >= 0, got {iw_samples}")
+    problems = decoding_problems("--", beam_size, temperature, length_alpha=length_alpha)
+    if problems:
+        raise ValueError("; ".join(problems))
     run = load_run(model_dir, checkpoint)
     model, vocab = run.model, run.vocab
     if utterance_drop_at_eval:
@@ -307,7 +311,14 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     beam_size = decoding.beam_size if beam_size is None else beam_size
     length_alpha = decoding.length_alpha if length_alpha is None else length_alpha
     temperature = decoding.temperature if temperature is None else temperature
-    data_dir = data_dir or run.config.data.data_dir
+    own_data = run.config.data.data_dir
+    data_dir = data_dir or own_data
+    mismatch = run_record.data_mismatch(model_dir, data_dir)
+    if mismatch:
+        raise data.DataError(
+            f"--data {data_dir}: " + "; ".join(mismatch) + f". The run in {model_dir} reads "
+            f"ids through its own vocabulary: evaluate it on its own data ({own_data}) or on "
+            "data preprocessed with the same vocabulary and options.")
     max_turns = run.config.data.max_turns
 
     def split_data(name, with_ids=False):
@@ -317,8 +328,13 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     dataset = split_data(split)
     vectors = metrics.load_word_vectors(word_vectors)
     step = int(keras.ops.convert_to_numpy(model.step_counter))
+    # Other data, or the drop left on, is another evaluation: its own folder, so it never
+    # replaces the model's own results (eval/best/).
     name = eval_files.checkpoint_name(run.checkpoint) + ("-udrop" if utterance_drop_at_eval
                                                          else "")
+    if os.path.normpath(os.path.abspath(data_dir)) != os.path.normpath(
+            os.path.abspath(own_data)):
+        name += "-on-" + os.path.basename(os.path.normpath(data_dir))
     log.info("%s: likelihood over the %s split", model_dir, split)
     lik = likelihood.elbo(model, dataset)
     lik.update(likelihood.context_gain(model, dataset.take(CONTEXT_GAIN_BATCHES), seed))
@@ -352,37 +368,33 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     os.makedirs(out, exist_ok=True)
     for (mode, turns), examples in results.items():
         write_tsv(eval_files.tsv_path(model_dir, split, mode, turns, name), examples)
-    with open(eval_files.report_path(model_dir, split, name), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(out, f"{split}.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(report))
+    # The report last: a folder with a report has all of its files.
+    write_text_atomic(os.path.join(out, f"{split}.md"), markdown(report))
+    write_json_atomic(eval_files.report_path(model_dir, split, name), report, indent=2)
     write_tensorboard(os.path.join(model_dir, "logs", f"eval_{split}_{name}"), report,
                       results, step)
     return report
 
 
-def main(argv=None):
-    cli.setup_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args):
     try:
-        try:
-            report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
-                              tuple(m for m in args.modes.split(",") if m), args.beam_size,
-                              args.length_alpha, args.temperature, args.max_examples,
-                              args.batch_size, args.word_vectors, args.seed, args.iw_samples,
-                              args.utterance_drop_at_eval)
-        except tf.errors.DataLossError as e:
-            from pipeline.restore import load_config
-            raise data.corrupt_shard_error(args.data or load_config(args.model_dir)
-                                           .data.data_dir, e) from None
-    except (FileNotFoundError, ValueError, data.DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
+                          tuple(m for m in args.modes.split(",") if m), args.beam_size,
+                          args.length_alpha, args.temperature, args.max_examples,
+                          args.batch_size, args.word_vectors, args.seed, args.iw_samples,
+                          args.utterance_drop_at_eval)
+    except tf.errors.DataLossError as e:
+        from pipeline.restore import load_config
+        raise data.corrupt_shard_error(args.data or load_config(args.model_dir)
+                                       .data.data_dir, e) from None
     print(markdown(report))
     print(f"Written to {eval_files.eval_dir(args.model_dir, report['checkpoint_name'])}/ "
-          f"(tensorboard --logdir "
-          f"{os.path.join(args.model_dir, 'logs')})")
+          f"(tensorboard --logdir {os.path.join(args.model_dir, 'logs')})")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    cli.run_tool(lambda: run(args), errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Usage:
 
 `export` writes DIR/items.csv (give it to raters) and DIR/key.json (keep it from them).
 """
-import argparse
 import csv
 import json
 import math
@@ -32,6 +31,8 @@ import string
 import sys
 
 from pipeline.evaluation import eval_files
+from preprocessing import cli
+from preprocessing.cli import ToolError
 
 EOU = " __eou__ "
 TSV_COLUMNS = ("id", "context", "gold", "response")
@@ -44,7 +45,7 @@ DESIGNS = {
 }
 
 
-class HumanEvalError(ValueError):
+class HumanEvalError(ToolError, ValueError):
     """Bad input to export or import; the message names the run, file, item or column."""
 
 
@@ -411,11 +412,11 @@ def format_markdown(result):
 # ---------------------------------------------------------------------------- CLI
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m pipeline.human_eval",
-                                     description=__doc__.split("\n\n")[0])
+    parser = cli.base_parser("python -m pipeline.human_eval", __doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     export = commands.add_parser("export", help="write the blind rating sheet and its key")
+    cli.add_verbose_flag(export)
     export.add_argument("--runs", nargs="+", required=True, metavar="[NAME=]RUN_DIR")
     export.add_argument("--out", required=True, metavar="DIR")
     export.add_argument("--split", default="test")
@@ -429,6 +430,7 @@ def build_parser():
     export.add_argument("--force", action="store_true", help="overwrite an existing sheet")
 
     imp = commands.add_parser("import", help="unblind and score filled rating sheets")
+    cli.add_verbose_flag(imp)
     imp.add_argument("--key", required=True, metavar="DIR/key.json")
     imp.add_argument("--ratings", nargs="+", required=True, metavar="RATINGS.csv")
     imp.add_argument("--confidence", type=float, default=0.90)
@@ -436,25 +438,27 @@ def build_parser():
     return parser
 
 
+def run(args):
+    if args.command == "export":
+        key = export_items(args.runs, args.out, split=args.split, mode=args.mode,
+                           turns=args.turns, design=args.design, items=args.items,
+                           seed=args.seed, force=args.force, checkpoint=args.checkpoint)
+        print(f"wrote {len(key['items'])} items ({key['common_examples']} examples common "
+              f"to {', '.join(key['systems'])}) to {os.path.join(args.out, ITEMS_FILE)}; "
+              f"key in {os.path.join(args.out, KEY_FILE)} (keep it from the raters)")
+    else:
+        result = import_ratings(args.key, args.ratings, confidence=args.confidence)
+        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json
+              else format_markdown(result))
+
+
 def main(argv=None):
     """CLI entry point; returns the exit status (2 on bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "export":
-            key = export_items(args.runs, args.out, split=args.split, mode=args.mode,
-                               turns=args.turns, design=args.design, items=args.items,
-                               seed=args.seed, force=args.force,
-                               checkpoint=args.checkpoint)
-            print(f"wrote {len(key['items'])} items ({key['common_examples']} examples common "
-                  f"to {', '.join(key['systems'])}) to {os.path.join(args.out, ITEMS_FILE)}; "
-                  f"key in {os.path.join(args.out, KEY_FILE)} (keep it from the raters)")
-        else:
-            result = import_ratings(args.key, args.ratings, confidence=args.confidence)
-            print(json.dumps(result, indent=2, ensure_ascii=False) if args.json
-                  else format_markdown(result))
-    except HumanEvalError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        cli.run_tool(lambda: run(args))
+    except SystemExit as e:
+        return e.code
     return 0
 
 

@@ -16,10 +16,8 @@
   gold responses, and 100 prior samples for the query context (CO Figure 3), written as a
   TensorBoard projector embedding with metadata and as a t-SNE PNG.
 """
-import argparse
 import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +25,9 @@ import tensorflow as tf
 from keras_models.decoding import converse, greedy_decode, respond
 from pipeline import data
 from pipeline.restore import load_run
+from preprocessing import cli
 from preprocessing.codec import ids_to_text
+from preprocessing.files import write_json_atomic
 from preprocessing.constants import PAD_ID
 
 
@@ -191,8 +191,7 @@ def write_tsne_png(path, vectors, metadata, seed=1):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pipeline.latent", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.base_parser("python -m pipeline.latent", __doc__)
     parser.add_argument("command", choices=("interpolate", "fixed_zconv", "embedding"))
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--checkpoint", default="best")
@@ -208,33 +207,32 @@ def main(argv=None):
     parser.add_argument("--out", help="embedding: output folder (default MODEL_DIR/latent)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    try:
-        run = load_run(args.model_dir, args.checkpoint)
-        tf.random.set_seed(args.seed)
-        context = opening(run, args.context)
-        if args.command == "interpolate":
-            result = interpolate(run, context, args.points, args.turns, args.seed)
-        elif args.command == "fixed_zconv":
-            result = fixed_zconv(run, context, args.conversations, args.turns, args.seed)
-        else:
-            out = args.out or os.path.join(args.model_dir, "latent")
-            os.makedirs(out, exist_ok=True)
-            vectors, metadata = latent_cloud(run, context, args.neighbours,
-                                             args.posterior_samples, args.prior_samples,
-                                             args.pool)
-            # Beside the run's training logs, so `tensorboard --logdir MODEL_DIR` shows it.
-            projector_dir = os.path.join(args.model_dir, "logs", "latent_projector")
-            write_projector(projector_dir, vectors, metadata)
-            write_tsne_png(os.path.join(out, "tsne.png"), vectors, metadata, args.seed)
-            result = {"samples": len(vectors), "projector": projector_dir,
-                      "png": os.path.join(out, "tsne.png"),
-                      "nn_separability": nn_separability(vectors, metadata),
-                      "tensorboard": f"tensorboard --logdir {args.model_dir}"}
-            with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
-                json.dump(result, f, indent=1)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run_tool(lambda: run_command(args), errors=(ValueError,))
+
+
+def run_command(args):
+    run = load_run(args.model_dir, args.checkpoint)
+    tf.random.set_seed(args.seed)
+    context = opening(run, args.context)
+    if args.command == "interpolate":
+        result = interpolate(run, context, args.points, args.turns, args.seed)
+    elif args.command == "fixed_zconv":
+        result = fixed_zconv(run, context, args.conversations, args.turns, args.seed)
+    else:
+        out = args.out or os.path.join(args.model_dir, "latent")
+        os.makedirs(out, exist_ok=True)
+        vectors, metadata = latent_cloud(run, context, args.neighbours,
+                                         args.posterior_samples, args.prior_samples,
+                                         args.pool)
+        # Beside the run's training logs, so `tensorboard --logdir MODEL_DIR` shows it.
+        projector_dir = os.path.join(args.model_dir, "logs", "latent_projector")
+        write_projector(projector_dir, vectors, metadata)
+        write_tsne_png(os.path.join(out, "tsne.png"), vectors, metadata, args.seed)
+        result = {"samples": len(vectors), "projector": projector_dir,
+                  "png": os.path.join(out, "tsne.png"),
+                  "nn_separability": nn_separability(vectors, metadata),
+                  "tensorboard": f"tensorboard --logdir {args.model_dir}"}
+        write_json_atomic(os.path.join(out, "summary.json"), result)
     context_text = " __eou__ ".join(ids_to_text(u, run.vocab) for u in context[0])
     print(json.dumps({"context": context_text, "result": result}, indent=2))
 

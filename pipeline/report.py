@@ -12,15 +12,14 @@ figure). The papers' numbers come from `paper_numbers.yaml` (a copy of
 paper's first corpus is printed for reference and named in the header. Response tables
 end with the three reference responders measured on the same contexts as the runs.
 """
-import argparse
 import json
 import os
-import sys
 from collections import defaultdict
 
 import yaml
 
 from pipeline import configs
+from preprocessing import cli
 from pipeline.evaluation import eval_files
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
@@ -223,21 +222,16 @@ def render(runs, paper_numbers):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m pipeline.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.base_parser("python -m pipeline.report", __doc__)
     parser.add_argument("runs", nargs="+", metavar="[PRESET=]RUN_DIR")
     parser.add_argument("--split", default="test")
     parser.add_argument("--checkpoint", default="best",
                         help="whose evaluation to report: best | last | backup | a name")
     parser.add_argument("--paper_numbers", default=PAPER_NUMBERS)
     args = parser.parse_args(argv)
-    try:
-        text = render(load_runs(args.runs, args.split, args.checkpoint),
-                      load_paper_numbers(args.paper_numbers))
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(text)
+    cli.run_tool(lambda: print(render(load_runs(args.runs, args.split, args.checkpoint),
+                                      load_paper_numbers(args.paper_numbers))),
+                 errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import yaml
 from pipeline import configs, data
 from pipeline.training.factory import compile_model
 from pipeline.training.run_record import load as load_record, resolve_data_dir
+from preprocessing.cli import ToolError
 from preprocessing.codec import Codec
 from preprocessing.constants import (CO_SLICE_WORDS, EOS_ID, MAX_UTTERANCE_WORDS, VOCAB_FILE,
                                      load_vocab)
@@ -20,7 +21,7 @@ CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.
                "backup": "backup/latest.weights.h5"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ToolError, ValueError):
     """A weights file that cannot be loaded; the message names it and the way out."""
 
 

@@ -20,7 +20,6 @@ stay in `--runs_dir` (runs/study/NAME/PRESET/seedN): never in results/.
 Rerunning the same command resumes: finished rows are skipped, an interrupted row resumes
 from its last backup. A study is refused when rerun with another scale or budget.
 """
-import argparse
 import dataclasses
 import logging
 import os
@@ -30,8 +29,9 @@ import time
 
 import yaml
 
-from pipeline import cli, configs, data
-from pipeline.files import read_json, write_json_atomic
+from preprocessing import cli
+from pipeline import configs, data
+from preprocessing.files import read_json, write_json_atomic
 from pipeline.studies import report as study_report
 from pipeline.studies.seeds import seed_dir
 from preprocessing.constants import CO_SLICE_WORDS
@@ -127,7 +127,7 @@ SMALL = ReducedScale()
 SMALL_BATCH = 64
 
 
-class StudyError(Exception):
+class StudyError(cli.ToolError):
     """The study cannot go on; the message names the row, file or option and the fix."""
 
 
@@ -379,10 +379,8 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
 
 
 def main(argv=None):
-    cli.setup_logging()
-    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(STUDIES), metavar="NAME",
+    parser = cli.base_parser("python -m pipeline.study", __doc__)
+    parser.add_argument("name", type=cli.choice(STUDIES, "a study"), metavar="NAME",
                         help="one of: " + ", ".join(STUDIES))
     parser.add_argument("--scale", choices=("small", "paper"), default="small")
     parser.add_argument("--data", help="preprocessed data (default: data/DATASET for CO "
@@ -402,16 +400,11 @@ def main(argv=None):
                         help="times each row is trained (initialisation and data order): a "
                         "number, or auto: 2 for the rows whose claims are about a KL, 1 "
                         "elsewhere (default)")
-    cli.add_verbose_flag(parser)
     args = parser.parse_args(argv)
-    try:
-        readme = run_study(args.name, args.scale, args.data, args.out, args.runs_dir,
-                           args.rows.split(",") if args.rows else None, args.params_override,
-                           args.epochs, args.steps_per_epoch, args.max_examples,
-                           args.seeds)
-    except (StudyError, data.MissingDataError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    readme = cli.run_tool(lambda: run_study(
+        args.name, args.scale, args.data, args.out, args.runs_dir,
+        args.rows.split(",") if args.rows else None, args.params_override, args.epochs,
+        args.steps_per_epoch, args.max_examples, args.seeds))
     print(f"Study written to {readme}")
 
 

@@ -5,7 +5,6 @@
 Rerunning the same command after a crash resumes from the last backup (weights,
 optimizer state and position in the training stream). TensorBoard: --logdir MODEL_DIR/logs.
 """
-import argparse
 import logging
 import os
 import shutil
@@ -15,11 +14,11 @@ import keras
 import tensorflow as tf
 import yaml
 
-from pipeline import cli, configs, data
-from pipeline.restore import CheckpointError
+from preprocessing import cli
+from pipeline import configs, data
 from pipeline.training import callbacks as callbacks_lib
 from pipeline.training import distribute, run_record
-from pipeline.training.budget import check_budget, planned_steps
+from pipeline.training.budget import check_against_data, check_budget, planned_steps
 from pipeline.training.factory import compile_model, learning_rate
 
 log = logging.getLogger("dialogvae")
@@ -30,10 +29,8 @@ DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "demo.yaml")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m pipeline.train", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="presets:\n" + configs.describe_presets())
+    parser = cli.base_parser("python -m pipeline.train", __doc__,
+                             epilog="presets:\n" + configs.describe_presets())
     parser.add_argument("--model", default="co_ss", help="a preset (listed below)")
     parser.add_argument("--data", help="preprocessed data folder (default: data.data_dir "
                         "of the preset, data/dailydialog)")
@@ -56,7 +53,6 @@ def build_parser():
     parser.add_argument("--progress", choices=tuple(PROGRESS), default=None,
                         help="Keras progress: a bar, one line per epoch, or none (default: "
                         "bar on a terminal, else epoch)")
-    cli.add_verbose_flag(parser)
     return parser
 
 
@@ -107,6 +103,7 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
             f"data.batch_size={batch_size} does not split evenly over "
             f"{strategy.num_replicas_in_sync} replicas; use a multiple of "
             f"{strategy.num_replicas_in_sync}")
+    check_against_data(config, stats, len(vocab))
     steps_per_epoch, total_steps = planned_steps(config, stats)
     check_budget(config, total_steps)
     learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
@@ -141,12 +138,12 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
         callbacks_lib.ValidationDiagnostics(validation, vocab,
                                             os.path.join(log_dir, "samples"),
                                             num_samples=config.train.sample_responses),
-        callbacks_lib.BestCheckpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path,
-                                     start_step=start_step),
-        keras.callbacks.ModelCheckpoint(os.path.join(checkpoints, "last.weights.h5"),
-                                        save_weights_only=True),
+        callbacks_lib.Checkpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path,
+                                 start_step=start_step),
+        callbacks_lib.Checkpoint(os.path.join(checkpoints, "last.weights.h5"),
+                                 best_only=False),
         stopping,
-        callbacks_lib.CSVLogger(csv_path, append=True),
+        callbacks_lib.CSVLogger(csv_path),
         callbacks_lib.TensorBoard(log_dir, update_freq=50),
     ]
     # A run resumed mid-epoch first finishes that epoch with its remaining batches only,
@@ -183,33 +180,32 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
     return model, history
 
 
-def main(argv=None):
-    cli.setup_logging()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args, argv=None):
     data_dir = args.data or configs.DataConfig().data_dir
     model_dir = args.model_dir or os.path.join("runs", args.model)
     progress = args.progress or ("bar" if sys.stdout.isatty() else "epoch")
-    try:  # the preset takes its paper's settings for the corpus in the data folder
-        config = configs.make_config(args.model, args.config_file, args.params_override,
-                                     dataset=data.corpus_of(data_dir))
-        if args.data:
-            config.override({"data": {"data_dir": args.data}})
-        runtime = {"distribution_strategy": args.strategy,
-                   "num_cpu_devices": args.num_cpu_devices,
-                   "mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile}
-        config.override({"runtime": {k: v for k, v in runtime.items() if v is not None}})
-        configs.validate(config)
-        strategy = distribute.make_strategy(config.runtime.distribution_strategy,
-                                            config.runtime.num_cpu_devices)
-        model, _ = train(config, model_dir, strategy, args.backup_every_steps,
-                         PROGRESS[progress], args.model, argv)
-    except (data.DataError, configs.ConfigError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    # The preset takes its paper's settings for the corpus in the data folder.
+    config = configs.make_config(args.model, args.config_file, args.params_override,
+                                 dataset=data.corpus_of(data_dir))
+    if args.data:
+        config.override({"data": {"data_dir": args.data}})
+    runtime = {"distribution_strategy": args.strategy,
+               "num_cpu_devices": args.num_cpu_devices,
+               "mixed_precision": args.mixed_precision, "jit_compile": args.jit_compile}
+    config.override({"runtime": {k: v for k, v in runtime.items() if v is not None}})
+    configs.validate(config)
+    strategy = distribute.make_strategy(config.runtime.distribution_strategy,
+                                        config.runtime.num_cpu_devices)
+    model, _ = train(config, model_dir, strategy, args.backup_every_steps,
+                     PROGRESS[progress], args.model, argv)
     if model is not None:
         print(f"Model, logs and checkpoints in {model_dir}/ "
               f"(tensorboard --logdir {os.path.join(model_dir, 'logs')})")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    cli.run_tool(lambda: run(args, argv))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
 """Apache Beam preprocessing: dialogue corpora -> sliced SequenceExample TFRecords."""
-from pipeline.cli import quiet_unless_verbose
+from preprocessing.cli import quiet_unless_verbose
 
 quiet_unless_verbose()

@@ -12,7 +12,7 @@ import tempfile
 import urllib.request
 import zipfile
 
-from pipeline.files import sha256
+from preprocessing.files import sha256
 from preprocessing.corpora.common import InputError
 
 DAILYDIALOG_URL = "http://yanran.li/files/ijcnlp_dailydialog.zip"

@@ -15,6 +15,7 @@ class Reason:
     TOO_FEW_UTTERANCES = "too_few_utterances"
     BLANK_TURN = "blank_turn"
     BLANK_LINE = "blank_line"  # an empty line where a record was expected
+    DUPLICATE_ID = "duplicate_id"  # a second dialogue with an id already read
 
 
 class Dialogue(NamedTuple):

@@ -9,22 +9,23 @@ runs offline on this machine: FnApiRunner with one worker process per CPU.
 import argparse
 import json
 import os
-import sys
 import time
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-from pipeline import cli
+from preprocessing import beam_worker, cli
 from preprocessing import corpora, datasets, output as output_lib
 from preprocessing.corpora.common import REJECTED, InputError
 from preprocessing.records import SPLITS
 from preprocessing.slicing import check_slice_options
-from preprocessing.splits import parse_ratios
+from preprocessing.splits import DEFAULT_RATIOS, parse_ratios
 from preprocessing.transforms import (
-    METRICS_NAMESPACE, AssignSplit, EncodeAndSlice, SumCounts, TokenizeDialogues)
+    METRICS_NAMESPACE, AssignSplit, DropDuplicateIds, EncodeAndSlice, SumCounts,
+    TokenizeDialogues)
 from preprocessing.constants import CO_SLICE_WORDS, MAX_UTTERANCE_WORDS, VOCAB_FILE
 from preprocessing.vocab import BuildVocabulary
 
@@ -35,7 +36,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m preprocessing.run",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="dailydialog", choices=sorted(corpora.READERS),
+    parser.add_argument("--corpus", default="dailydialog",
+                        type=cli.choice(corpora.READERS, "a corpus"),
                         help="which reader to use (default: dailydialog)")
     parser.add_argument("--input", help="corpus file or folder (default: $DIALOGVAE_DATA/"
                         "CORPUS, ../shared/datasets/CORPUS, or for dailydialog a download)")
@@ -53,6 +55,7 @@ def build_parser():
                         "of the dialogue id; default: the official split, else 10:1:1")
     parser.add_argument("--num_shards", type=int, default=0,
                         help="TFRecord shards per split (0: let the runner decide)")
+    cli.add_verbose_flag(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace whatever OUTPUT holds")
     parser.add_argument("--no_download", action="store_true",
@@ -75,7 +78,15 @@ def validate(parser, args):
         parser.error(f"--num_shards must be 0 or positive, got {args.num_shards}")
 
 
-def make_manifest(args, input_path):
+def split_mode(args, reader):
+    """The split the run applies, as run.json records it: "official" only where the
+    reader's input has one and no --split was given, else the hash ratios."""
+    if args.split_ratios is None and reader.official_split:
+        return "official"
+    return list(args.split_ratios or DEFAULT_RATIOS)
+
+
+def make_manifest(args, input_path, reader):
     """What defines a run: equal manifests mean a rerun may replace the output."""
     return {
         "format_version": FORMAT_VERSION,
@@ -87,7 +98,7 @@ def make_manifest(args, input_path):
             "min_count": args.min_count,
             "max_utterance_words": args.max_utterance_words,
             "max_slice_words": args.max_slice_words,
-            "split": list(args.split_ratios) if args.split_ratios else "official",
+            "split": split_mode(args, reader),
         },
     }
 
@@ -143,26 +154,32 @@ def check_beam_args(parser, beam_args):
 
 
 def make_pipeline(beam_args):
-    """The user's runner when --runner is given, else offline multi-process FnApiRunner.
+    """The user's runner when --runner is given, else offline multi-process FnApiRunner
+    whose worker processes exit with this job (`preprocessing.beam_worker`).
 
     (Beam's default DirectRunner would first try to download the Prism runner.)
     """
     options = PipelineOptions(beam_args)
     if options.view_as(StandardOptions).runner:
         return beam.Pipeline(options=options)
-    # Defaults first, so the user's own --direct_* flags (parsed last) win.
-    defaults = ["--direct_running_mode=multi_processing",
-                "--default_sdk_harness_log_level=WARNING",
+    # Defaults first, so the user's own --direct_* flags (parsed last) win; a
+    # --direct_running_mode of the user's (in_memory, multi_threading, multi_processing)
+    # runs Beam's own workers.
+    defaults = ["--default_sdk_harness_log_level=WARNING",
                 f"--direct_num_workers={len(os.sched_getaffinity(0))}"]
     options = PipelineOptions(defaults + list(beam_args))
-    return beam.Pipeline(runner=FnApiRunner(), options=options)
+    if any(arg.startswith("--direct_running_mode") for arg in beam_args):
+        return beam.Pipeline(runner=FnApiRunner(), options=options)
+    workers = SubprocessSDKEnvironment.from_command_string(beam_worker.command_line())
+    return beam.Pipeline(runner=FnApiRunner(default_environment=workers), options=options)
 
 
 def build(pipeline, reader, corpus, folder, args):
     """Adds the whole job to `pipeline`, writing every output file into `folder`."""
     join = lambda name: os.path.join(folder, name)  # noqa: E731
     read, read_rejections = pipeline | "Read" >> reader
-    dialogues = (read
+    unique = read | "UniqueIds" >> DropDuplicateIds()
+    dialogues = (unique.dialogues
                  | "Spread" >> beam.Reshuffle()
                  | "Split" >> AssignSplit(corpus, args.split_ratios))
     tokenized = dialogues | "Tokenize" >> TokenizeDialogues(args.max_utterance_words)
@@ -185,7 +202,7 @@ def build(pipeline, reader, corpus, folder, args):
                  join(f"{split}/data"), file_name_suffix=".tfrecord",
                  num_shards=args.num_shards))
 
-    rejections = ((read_rejections, tokenized[REJECTED])
+    rejections = ((read_rejections, unique[REJECTED], tokenized[REJECTED])
                   | "AllRejections" >> beam.Flatten()
                   | "CountRejection" >> beam.Map(_count_rejection))
     _ = (rejections
@@ -268,7 +285,7 @@ def run(argv=None):
     output = args.output or os.path.join("data", args.corpus)
     input_path = datasets.resolve_input(args.corpus, args.input, download=not args.no_download)
     reader = corpora.make_reader(args.corpus, input_path)
-    manifest = make_manifest(args, input_path)
+    manifest = make_manifest(args, input_path, reader)
     folder = output_lib.prepare_output(output, manifest, overwrite=args.overwrite)
 
     start = time.time()
@@ -283,20 +300,20 @@ def run(argv=None):
         raise RuntimeError(f"{stats['input_records']} input records but {accounted} written "
                            f"or rejected; the output in {folder} was not published")
     if not stats["splits"]["train"]["dialogues"]:
-        raise InputError(f"no dialogue reached the training split ({stats['rejected_records']} "
-                         f"of {stats['input_records']} records rejected; see "
-                         f"{folder}/rejected-*.jsonl); nothing was published to {output}")
+        hint = ("; this input has no training file: give --split 10:1:1 to split every "
+                "dialogue by its id's hash" if manifest["options"]["split"] == "official"
+                else "")
+        raise InputError(f"no dialogue reached the training split "
+                         f"({stats['rejected_records']} of {stats['input_records']} records "
+                         f"rejected; see {folder}/rejected-*.jsonl){hint}; nothing was "
+                         f"published to {output}")
     output_lib.publish_output(output, folder, manifest)
     print_summary(stats, result, time.time() - start, output)
     return stats
 
 
 def main(argv=None):
-    try:
-        run(argv)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    cli.run_tool(lambda: run(argv))
 
 
 if __name__ == "__main__":

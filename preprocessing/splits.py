@@ -17,10 +17,11 @@ def parse_ratios(text):
         ratios = tuple(float(p) for p in parts)
     except ValueError:
         ratios = ()
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+    if len(ratios) != 3 or any(not r > 0 for r in ratios):
         raise ValueError(
-            f"--split must be three non-negative numbers train:validation:test "
-            f"such as 10:1:1, got {text!r}")
+            f"--split must be three positive numbers train:validation:test such as 10:1:1 "
+            f"(training selects on validation and reports on test, so neither may be "
+            f"empty), got {text!r}")
     return ratios
 
 

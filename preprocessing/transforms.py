@@ -40,6 +40,34 @@ class AssignSplit(beam.PTransform):
         return dialogues | "Assign" >> beam.Map(assign)
 
 
+def _source_order(source):
+    """'file:12' sorts before 'file:100' (line numbers as numbers)."""
+    path, _, line = source.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (source, -1)
+
+
+def _keep_first(id_and_dialogues):
+    dialogues = sorted(id_and_dialogues[1], key=lambda d: _source_order(d.source))
+    yield dialogues[0]
+    for duplicate in dialogues[1:]:
+        yield reject(duplicate.source, Reason.DUPLICATE_ID,
+                     f"dialogue id {duplicate.id!r} was already read at "
+                     f"{dialogues[0].source}; the first is kept", _as_record(duplicate))
+
+
+class DropDuplicateIds(beam.PTransform):
+    """Keeps one dialogue per id, the first in source order (the same on every runner),
+    and rejects the others: an id names a dialogue in example ids, evaluation outputs
+    and the hash split, so two dialogues must never share one."""
+
+    def expand(self, dialogues):
+        return (dialogues
+                | "ById" >> beam.Map(lambda d: (d.id, d))
+                | "GroupIds" >> beam.GroupByKey()
+                | "KeepFirst" >> beam.FlatMap(_keep_first).with_outputs(REJECTED,
+                                                                         main="dialogues"))
+
+
 def _as_record(dialogue):
     return json.dumps({"id": dialogue.id, "turns": list(dialogue.turns)}, ensure_ascii=False)
 

@@ -7,12 +7,16 @@
 
 Type a line, get a response; "/reset" starts a new dialogue, "/quit" (or end of input)
 leaves. `--decoding beam|sample` uses those signatures. `--say` scripts the user's turns.
+Standard input is read as UTF-8; bytes that are not UTF-8 become U+FFFD (as the exported
+model does with them), so a stray byte never ends the dialogue.
 """
-import argparse
 import os
 import sys
 
 import numpy as np
+
+from preprocessing import cli
+from preprocessing.limits import decoding_problems
 
 
 def latest_version(path):
@@ -75,8 +79,7 @@ class Chat:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m serving.chat", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.base_parser("python -m serving.chat", __doc__)
     parser.add_argument("--model", required=True, help="SavedModel path or server URL")
     parser.add_argument("--decoding", default="serving_default",
                         choices=("serving_default", "beam", "sample"))
@@ -86,12 +89,15 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--say", action="append", help="a user turn (repeatable); no prompt")
     args = parser.parse_args(argv)
-    try:
-        chat = Chat(open_model(args.model, args.timeout), args.decoding, args.max_turns,
-                    args.beam_size, args.temperature)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    problems = decoding_problems("--", args.beam_size, args.temperature)
+    if problems:
+        cli.fail("; ".join(problems))
+    # Invalid UTF-8 on standard input becomes U+FFFD instead of ending the dialogue.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")
+    chat = cli.run_tool(lambda: Chat(open_model(args.model, args.timeout), args.decoding,
+                                     args.max_turns, args.beam_size, args.temperature),
+                        errors=(ValueError,))
     from serving.client import ServingError
     lines = iter(args.say) if args.say else None
     interactive = lines is None and sys.stdin.isatty()

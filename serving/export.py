@@ -29,20 +29,18 @@ so TF Serving's session-based C++ loader can restore them. Versions are integers
 --export_base, never overwritten; assets.extra/tf_serving_warmup_requests warms the
 server up on load.
 """
-import argparse
 import os
 import shutil
-import sys
 
 import tensorflow as tf
 
 from keras_models.decoding import append_utterance, beam_decode, greedy_decode, sample_decode
+from preprocessing import cli
 from preprocessing.codec import lookup_table
 from serving import model_card
 from preprocessing.constants import EOS_ID, PAD_ID
+from preprocessing.limits import MAX_BEAM, MAX_SAMPLES
 
-MAX_BEAM = 8
-MAX_SAMPLES = 16
 CHARS_PER_WORD = 70  # the character cap before tokenising: 2,100 for 30 words
 WARMUP_FILE = "tf_serving_warmup_requests"
 CONTEXT_SPEC = tf.TensorSpec([None, None], tf.string, name="context")
@@ -268,8 +266,7 @@ def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=N
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m serving.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.base_parser("python -m serving.export", __doc__)
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--export_base", required=True, help="models/NAME")
     parser.add_argument("--checkpoint", default="best")
@@ -281,12 +278,9 @@ def main(argv=None):
                         help="the beam signature's length normalisation")
     args = parser.parse_args(argv)
     tf.config.set_visible_devices([], "GPU")  # trace a CPU graph, whatever this machine has
-    try:
-        path = export(args.model_dir, args.export_base, args.checkpoint, args.max_turns,
-                      args.model_name, args.length_alpha, argv)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    path = cli.run_tool(lambda: export(args.model_dir, args.export_base, args.checkpoint,
+                                       args.max_turns, args.model_name, args.length_alpha,
+                                       argv), errors=(ValueError,))
     print(f"SavedModel written to {path}")
 
 

@@ -37,6 +37,6 @@ def trained_runs(small_data, tmp_path_factory):
         result = subprocess.run(
             [sys.executable, "-m", "pipeline.train", "--model", preset, "--data", small_data,
              "--model_dir", str(root / preset), "--params_override", override,
-             "--progress", "none"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+             "--progress", "none"], cwd=REPO_ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
     return root

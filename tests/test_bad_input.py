@@ -133,3 +133,87 @@ def test_a_run_with_no_training_dialogue_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no dialogue reached the training split" in err and "2 of 2" in err
     assert not os.path.exists(tmp_path / "out" / MANIFEST)
+
+
+def test_a_split_spec_that_empties_a_split_is_refused(tmp_path, capsys):
+    from preprocessing import run
+    for spec in ("10:0:1", "10:1:0", "0:1:1"):
+        with pytest.raises(SystemExit) as e:
+            run.main(["--corpus", "dailydialog", "--output", str(tmp_path / "out"),
+                      "--split", spec])
+        assert e.value.code == 2
+        assert "--split must be three positive numbers" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def _write_jsonl(path, dialogues):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(d) + "\n" for d in dialogues), encoding="utf-8")
+
+
+def test_duplicate_dialogue_ids_are_rejected_and_counted(tmp_path):
+    from preprocessing import run
+    dialogues = [{"id": f"d{i}", "turns": ["hi there .", f"hello number {i} ."]}
+                 for i in range(30)]
+    dialogues.insert(5, {"id": "d3", "turns": ["a second", "d3 ."]})
+    source = tmp_path / "all.jsonl"
+    _write_jsonl(source, dialogues)
+    stats = run.run(["--corpus", "jsonl", "--input", str(source), "--output",
+                     str(tmp_path / "out"), *IN_MEMORY_ARGS])
+    assert stats["rejected"] == {"duplicate_id": 1}
+    assert stats["written_dialogues"] + stats["rejected_records"] == stats["input_records"]
+    rejected = [json.loads(line) for f in glob.glob(str(tmp_path / "out" / "rejected*"))
+                for line in open(f, encoding="utf-8")]
+    assert rejected[0]["source"] == f"{source}:6"
+    assert f"already read at {source}:4" in rejected[0]["detail"]
+    # One input file has no official split: run.json records the hash split applied.
+    manifest = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert manifest["options"]["split"] == [10, 1, 1]
+
+
+def test_an_input_without_a_training_file_gets_the_split_hint(tmp_path, capsys):
+    from preprocessing import run
+    dialogues = [{"id": f"d{i}", "turns": ["hi .", "hello ."]} for i in range(5)]
+    _write_jsonl(tmp_path / "in" / "valid.jsonl", dialogues)
+    _write_jsonl(tmp_path / "in" / "test.jsonl", [dict(d, id="t" + d["id"]) for d in dialogues])
+    with pytest.raises(SystemExit) as e:
+        run.main(["--corpus", "jsonl", "--input", str(tmp_path / "in"), "--output",
+                  str(tmp_path / "out"), *IN_MEMORY_ARGS])
+    assert e.value.code == 2
+    assert "has no training file: give --split 10:1:1" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "run.json").exists()
+
+
+@pytest.mark.slow
+def test_a_killed_preprocessing_job_leaves_no_worker(tmp_path):
+    """The job's Beam workers exit once the job is gone (checked by process id)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tests.helpers import REPO_ROOT, real_or_synthetic_root, small_raw_dailydialog
+    raw = small_raw_dailydialog(tmp_path, real_or_synthetic_root(), (3000, 40, 40))
+    job = subprocess.Popen([sys.executable, "-m", "preprocessing.run", "--corpus",
+                            "dailydialog", "--input", str(raw), "--output",
+                            str(tmp_path / "out")], cwd=REPO_ROOT,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def workers():
+        found = []
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    command = f.read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if f"preprocessing.beam_worker --job_pid {job.pid}" in command and \
+                    "/bin/sh" not in command:
+                found.append(int(pid))
+        return found
+    while not workers():  # pytest-timeout bounds the wait, not a fixed clock
+        assert job.poll() is None, "the job ended before it started its workers"
+        time.sleep(0.5)
+    job.send_signal(signal.SIGKILL)
+    job.wait()
+    while workers():
+        time.sleep(0.5)

@@ -49,8 +49,7 @@ def test_co_rows_are_presets():
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_each_phase_moves_only_its_parameters(small_data, strategy):
     result = subprocess.run([sys.executable, "-m", "tests.co_phases", small_data, strategy,
-                             "co_ss"], cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=300)
+                             "co_ss"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["replicas"] == (2 if strategy == "mirrored" else 1)
@@ -161,7 +160,7 @@ def run_train(small_data, model_dir, epochs, cwd=REPO_ROOT):
     return subprocess.run(
         [sys.executable, "-m", "pipeline.train", "--model", "co_ss", "--data", small_data,
          "--model_dir", model_dir, "--params_override", override, "--progress", "epoch",
-         "--backup_every_steps", "3"], cwd=cwd, capture_output=True, text=True, timeout=300)
+         "--backup_every_steps", "3"], cwd=cwd, capture_output=True, text=True)
 
 
 def test_train_co_ss_end_to_end_then_a_rerun_changes_nothing(small_data, tmp_path):
@@ -192,7 +191,7 @@ def test_train_co_ss_end_to_end_then_a_rerun_changes_nothing(small_data, tmp_pat
 
 def test_headline_command_without_data_says_how_to_create_it(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pipeline.train", "--model", "co_ss"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path, capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=REPO_ROOT))
     assert result.returncode == 2
     assert "data/dailydialog" in result.stderr

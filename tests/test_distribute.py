@@ -11,9 +11,11 @@ from tests.helpers import REPO_ROOT
 pytestmark = pytest.mark.slow  # mirrored replicas and two worker processes
 
 
-def run_module(*args, env=None, timeout=300):
+def run_module(*args, env=None):
+    """A tool in a fresh process; pytest-timeout bounds it, not a clock of its own (a
+    loaded machine runs slower)."""
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("architecture", ["hred", "vhcr"])
@@ -56,7 +58,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored(small_data, tmp_path
     outputs = []
     try:
         for worker in workers:
-            outputs.append(worker.communicate(timeout=120)[0])
+            outputs.append(worker.communicate()[0])  # pytest-timeout bounds it
     finally:
         for worker in workers:
             worker.kill()

@@ -276,3 +276,28 @@ def test_z_conv_tools_need_vhcr_and_vary_along_the_line(runs):
     assert len(conversations) == 3 and all(len(c) == 2 for c in conversations)
     with pytest.raises(ValueError, match="VHCR"):
         latent.interpolate(load_run(str(runs / "co_ss")), context)
+
+
+def test_data_of_another_vocabulary_is_refused_and_other_data_has_its_own_folder(
+        runs, evaluated, small_data, tmp_path):
+    from pipeline.data import DataError
+    from preprocessing import run as preprocess
+    from tests.helpers import IN_MEMORY_ARGS
+    raw = os.path.join(os.path.dirname(small_data), "raw")
+    other = str(tmp_path / "other_vocab")
+    preprocess.run(["--corpus", "dailydialog", "--input", raw, "--output", other,
+                    "--vocab_size", "40", *IN_MEMORY_ARGS])
+    best = os.path.join(str(runs / "hred"), "eval", "best", "test.json")
+    before = open(best, encoding="utf-8").read()
+    with pytest.raises(DataError, match="its vocabulary .* differs from the run's"):
+        evaluate.evaluate(str(runs / "hred"), data_dir=other, modes=())
+    assert open(best, encoding="utf-8").read() == before
+    # The same data under another name is evaluated, into a folder of its own.
+    import shutil
+    copy = str(tmp_path / "copy_of_data")
+    shutil.copytree(small_data, copy)
+    report_ = evaluate.evaluate(str(runs / "hred"), data_dir=copy, modes=())
+    assert report_["checkpoint_name"] == "best-on-copy_of_data"
+    assert os.path.isfile(os.path.join(str(runs / "hred"), "eval", "best-on-copy_of_data",
+                                       "test.json"))
+    assert open(best, encoding="utf-8").read() == before

@@ -39,8 +39,7 @@ def fresh(path, *flags):
     result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests",
                                                           "serving_fresh.py"),
                              path, json.dumps(CONTEXTS), *flags],
-                            cwd=os.path.dirname(path), capture_output=True, text=True,
-                            timeout=300)
+                            cwd=os.path.dirname(path), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -124,7 +123,7 @@ def test_export_applies_the_word_cap_the_data_was_made_with(small_data, tmp_path
          "--model_dir", model_dir, "--progress", "none", "--params_override",
          TINY_OVERRIDE + ",data.batch_size=8,train.epochs=1,train.steps_per_epoch=2,"
          "train.validation_steps=1,train.sample_responses=0"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        cwd=REPO_ROOT, capture_output=True, text=True)
     assert trained.returncode == 0, trained.stderr[-3000:]
     path = export.export(model_dir, str(tmp_path / "models" / "hred"))
     card = json.load(open(os.path.join(path, "assets.extra", "model_card.json")))
@@ -316,7 +315,7 @@ def test_chat_cli_with_a_local_export(exports):
     result = subprocess.run([sys.executable, "-m", "serving.chat", "--model",
                              os.path.dirname(exports["co_ss"]), "--say", "hi .", "--say",
                              "where are you from ?"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=300)
+                            text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert [line.split(">")[0] for line in lines] == ["you", "bot", "you", "bot"]
@@ -347,3 +346,14 @@ def test_real_tensorflow_model_server_when_available(exports):
         assert out["response"].shape == (1,)
     finally:
         server.kill()
+
+
+def test_chat_reads_invalid_utf8_on_standard_input(exports):
+    result = subprocess.run([sys.executable, "-m", "serving.chat", "--model",
+                             os.path.dirname(exports["co_ss"])],
+                            input=b"hi \xff\xfe there .\nwhere are you from ?\n",
+                            cwd=REPO_ROOT, capture_output=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.decode("utf-8").strip().splitlines()
+    assert [line.split(">")[0] for line in lines] == ["you", "bot", "you", "bot"]
+    assert "\ufffd" in lines[0]  # the stray bytes became U+FFFD; the dialogue went on

@@ -79,17 +79,16 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 240
-        while not os.path.isfile(backup) and time.time() < deadline:
+        while not os.path.isfile(backup):  # pytest-timeout bounds the wait
+            assert process.poll() is None, "the run ended without writing a backup"
             time.sleep(0.05)
-        assert os.path.isfile(backup), "no backup was written"
         time.sleep(0.3)
         process.send_signal(signal.SIGKILL)  # a crash: no clean-up of any kind
-        process.wait(timeout=30)
+        process.wait()
     finally:
         process.kill()
     resumed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=300)
+                             )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     step = int(resumed.stderr.split("at step ")[1].split()[0])
     assert 4 <= step < 36 and step % 4 == 0  # a backup every 4 steps
@@ -208,8 +207,86 @@ def test_early_stopping_never_fires_before_the_objective_settles(tmp_path):
     resumed.set_model(model)
     resumed.on_train_begin()
     assert (resumed.best, resumed.wait) == (4.3, 1)
-    best = callbacks.BestCheckpoint(str(tmp_path / "best.weights.h5"),
-                                    str(tmp_path / "log.csv"), start_step=400)
+    best = callbacks.Checkpoint(str(tmp_path / "best.weights.h5"),
+                                str(tmp_path / "log.csv"), start_step=400)
     best.set_model(model)
     best.on_train_begin()
     assert best.best == 4.3  # not the 3.0 of a step before the objective settled
+
+
+def _copy_data(small_data, tmp_path, splits=None):
+    """A copy of the small data whose stats.json says `splits` (e.g. an empty validation)."""
+    import json
+    import shutil
+    copy = tmp_path / "data"
+    shutil.copytree(small_data, copy)
+    if splits:
+        stats = json.loads((copy / "stats.json").read_text())
+        for name, slices in splits.items():
+            stats["splits"][name]["slices"] = slices
+        (copy / "stats.json").write_text(json.dumps(stats))
+    return str(copy)
+
+
+@pytest.mark.parametrize("override, splits, message", [
+    ("model.softmax_cutoffs=[2000,9000]", None,
+     r"model.softmax_cutoffs=\[2000, 9000\] needs a vocabulary larger than 9000 words"),
+    ("", {"validation": 0}, "has no validation slices"),
+    ("data.batch_size=100000", None, "data.batch_size=100000 is larger than the"),
+])
+def test_the_config_against_the_data_is_checked_before_the_run_folder(
+        small_data, tmp_path, capsys, override, splits, message):
+    data_dir = _copy_data(small_data, tmp_path, splits) if splits else small_data
+    model_dir = tmp_path / "run"
+    args = ["--model", "hred", "--data", data_dir, "--model_dir", str(model_dir),
+            "--params_override", TINY_OVERRIDE + ("," + override if override else "")]
+    with pytest.raises(SystemExit) as e:
+        train.main(args)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert __import__("re").search(message, err), err
+    assert not model_dir.exists()  # the corrected command is not refused afterwards
+
+
+def test_a_model_dir_that_is_a_file_is_one_line(small_data, tmp_path, capsys):
+    model_dir = tmp_path / "a_file"
+    model_dir.write_text("not a folder")
+    with pytest.raises(SystemExit) as e:
+        train.main(["--model", "hred", "--data", small_data, "--model_dir", str(model_dir),
+                    "--params_override", TINY_OVERRIDE])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert str(model_dir) in err and "choose another path" in err
+
+
+def test_an_interrupted_checkpoint_or_log_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    import csv as csv_lib
+    from pipeline.training import callbacks
+    best = tmp_path / "checkpoints" / "best.weights.h5"
+    best.parent.mkdir()
+    best.write_bytes(b"the previous best checkpoint")
+
+    class FullDisk:  # writes half a file, then the disk is full
+        def save_weights(self, path, overwrite=True):
+            with open(path, "wb") as f:
+                f.write(b"half")
+            raise OSError(28, "No space left on device", path)
+    with pytest.raises(OSError):
+        callbacks.save_weights_atomic(FullDisk(), str(best))
+    assert best.read_bytes() == b"the previous best checkpoint"
+
+    log = tmp_path / "training_log.csv"
+    logger = callbacks.CSVLogger(str(log))
+    logger.on_epoch_end(0, {"loss": 1.5, "val_nll_bound": 4.0})
+    before = log.read_text()
+
+    def full(self, rows):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(csv_lib.DictWriter, "writerows", full)
+    with pytest.raises(OSError):
+        logger.on_epoch_end(1, {"loss": 1.2, "val_nll_bound": 3.9, "kl_conv": 0.1})
+    assert log.read_text() == before  # every earlier row is still there, none is half
+    monkeypatch.undo()
+    logger.on_epoch_end(1, {"loss": 1.2, "val_nll_bound": 3.9, "kl_conv": 0.1})
+    rows = list(csv_lib.DictReader(open(log)))
+    assert [r["epoch"] for r in rows] == ["0", "1"] and rows[0]["kl_conv"] == ""

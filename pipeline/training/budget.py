@@ -46,3 +46,30 @@ def _ae_steps(config, total_steps):
               * (total_steps // config.train.epochs))
     full, rest = divmod(total_steps, 2 * period)
     return full * period + min(rest, period)
+
+
+def check_against_data(config, stats, vocab_size):
+    """Refuses a config the data cannot serve (ConfigError naming the option, the data's
+    figure and the fix), before anything is written: adaptive-softmax cutoffs beyond the
+    vocabulary, an empty training or validation split, a batch larger than the training
+    split (it would train on repeats of the same slices)."""
+    problems = []
+    cutoffs = list(config.model.softmax_cutoffs)
+    if cutoffs and cutoffs[-1] >= vocab_size:
+        fit = [c for c in cutoffs if c < vocab_size // 2]
+        problems.append(f"model.softmax_cutoffs={cutoffs} needs a vocabulary larger than "
+                        f"{cutoffs[-1]} words; {config.data.data_dir} has {vocab_size}: "
+                        f"give cutoffs below it (e.g. model.softmax_cutoffs="
+                        f"{fit or [vocab_size // 4]}) or [] for the full softmax")
+    splits = stats.get("splits", {})
+    for split in ("train", "validation"):
+        if not splits.get(split, {}).get("slices"):
+            problems.append(f"{config.data.data_dir} has no {split} slices (its stats.json); "
+                            "preprocess it again with a --split that gives every split data")
+    train = splits.get("train", {}).get("slices") or 0
+    if train and config.data.batch_size > train:
+        problems.append(f"data.batch_size={config.data.batch_size} is larger than the "
+                        f"{train} training slices of {config.data.data_dir}; use at most "
+                        f"{train}")
+    if problems:
+        raise configs.ConfigError("; ".join(problems) + ".")

@@ -5,6 +5,7 @@ They write into the `logs` dict, so list them *before* keras.callbacks.TensorBoa
 CSVLogger, which then record the added values.
 """
 import csv
+import io
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ import tensorflow as tf
 from keras_models.decoding import greedy_decode
 from pipeline.evaluation import likelihood
 from preprocessing.codec import ids_to_text
+from preprocessing.files import write_text_atomic
 
 log = logging.getLogger("dialogvae")
 
@@ -209,36 +211,60 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             super().on_epoch_end(epoch, logs)
 
 
-class BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint(save_best_only, mode min) from global step `start_step` on (the
-    optimum of the objective the run ends with, as early stopping's), whose best value so
-    far comes from the run's CSV log, so a resumed run does not overwrite a better
-    checkpoint."""
+def save_weights_atomic(model, path):
+    """Weights written beside `path` and renamed over it: a full disk or a kill while
+    saving leaves the previous file whole, never a truncated one."""
+    folder, name = os.path.split(path)
+    os.makedirs(folder or ".", exist_ok=True)
+    partial = os.path.join(folder, "partial-" + name)  # save_weights wants .weights.h5
+    try:
+        model.save_weights(partial, overwrite=True)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
 
-    def __init__(self, filepath, csv_path, monitor="val_nll_bound", start_step=0):
-        super().__init__(filepath, monitor=monitor, mode="min", save_best_only=True,
-                         save_weights_only=True)
-        self.csv_path = csv_path
-        self.start_step = start_step
+
+class Checkpoint(keras.callbacks.Callback):
+    """The weights at each validation (`best_only` false: the last ones) or at each better
+    validation bound from global step `start_step` on (the optimum of the objective the
+    run ends with, as early stopping's), written atomically. The best value so far comes
+    from the run's CSV log, so a resumed run does not overwrite a better checkpoint."""
+
+    def __init__(self, filepath, csv_path=None, monitor="val_nll_bound", best_only=True,
+                 start_step=0):
+        super().__init__()
+        self.filepath, self.csv_path, self.monitor = filepath, csv_path, monitor
+        self.best_only, self.start_step = best_only, start_step
+        self.best = None
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        history = monitor_history(self.csv_path, self.monitor, self.start_step)
-        if history:
-            self.best = min(history)
+        history = (monitor_history(self.csv_path, self.monitor, self.start_step)
+                   if self.best_only and self.csv_path else [])
+        self.best = min(history) if history else None
 
     def on_epoch_end(self, epoch, logs=None):
-        if global_step(self.model) >= self.start_step:
-            super().on_epoch_end(epoch, logs)
+        if not self.best_only:
+            save_weights_atomic(self.model, self.filepath)
+            return
+        value = _float((logs or {}).get(self.monitor))
+        if value is None or not math.isfinite(value) or \
+                global_step(self.model) < self.start_step:
+            return
+        if self.best is None or value < self.best:
+            self.best = value
+            save_weights_atomic(self.model, self.filepath)
 
 
 class TensorBoard(keras.callbacks.TensorBoard):
-    """Keras's TensorBoard on the global-step axis. Keras's writes batch summaries at its
-    own batch count (0 again after a resume) and epoch summaries at the epoch number, and
+    """Keras's TensorBoard with every scalar on the global-step axis. Keras's writes batch
+    summaries at its own batch count (0 again after a resume), epoch summaries at the
+    epoch number and evaluation summaries at the optimizer's count, and
     with an integer `update_freq` its record_if(step % freq == 0) also drops everything
     written at an epoch's end (validation scalars, diagnostics, sample responses) unless
-    the step happens to be a multiple. Here every summary uses the optimizer's global
-    step, and epoch-end summaries are always recorded."""
+    the step happens to be a multiple. Here every summary uses the model's global step
+    (`step_counter`), and epoch-end summaries are always recorded."""
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
@@ -247,23 +273,47 @@ class TensorBoard(keras.callbacks.TensorBoard):
         self._push_writer(self._train_writer, self._global_train_batch)
 
     def on_test_end(self, logs=None):
-        with self.summary.record_if(True):
-            super().on_test_end(logs)
+        """Keras writes `evaluation_*_vs_iterations` at the compiled optimizer's count,
+        which for CO is the AE optimizer's (half the steps); here the global step."""
+        with self.summary.record_if(True), self._val_writer.as_default():
+            for name, value in (logs or {}).items():
+                self.summary.scalar(f"evaluation_{name}_vs_iterations", value,
+                                    step=global_step(self.model))
+        self._pop_writer()
 
     def on_epoch_end(self, epoch, logs=None):
         with self.summary.record_if(True):
             self._log_epoch_metrics(global_step(self.model), logs)
 
 
-class CSVLogger(keras.callbacks.CSVLogger):
-    """Keras's CSVLogger with a column for every metric from the first row on, so epochs
-    of a phase that reports fewer values (CO's CVAE phase) leave blanks, not lost columns."""
+class CSVLogger(keras.callbacks.Callback):
+    """One row per epoch end (validation) in `path`, the whole file rewritten beside it and
+    renamed over it, so a full disk or a kill never leaves half a row or loses one on
+    resume. Columns are the union of every row's keys (CO's CVAE-phase epochs report fewer
+    values: they leave blanks)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.keys is None and logs is not None and hasattr(self.model, "phases"):
-            self.keys = sorted(set(logs) | {m.name for m in self.model.metrics}
-                               | {f"tokens_per_sec_{p}" for p in self.model.phases()})
-        super().on_epoch_end(epoch, logs)
+        rows, columns = [], ["epoch"]
+        if os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                columns = list(reader.fieldnames or columns)
+                rows = list(reader)
+        row = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            array = np.asarray(keras.ops.convert_to_numpy(value))
+            row[key] = float(array.reshape(-1)[0]) if array.size == 1 and \
+                array.dtype.kind in "fiub" else value
+        columns += sorted(k for k in row if k not in columns)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows + [row])
+        write_text_atomic(self.path, text.getvalue())
 
 
 def latent_diagnostics(model, batches):

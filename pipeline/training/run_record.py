@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from pipeline import configs
-from pipeline.files import read_json, sha256, write_json_atomic
+from preprocessing.files import read_json, sha256, write_json_atomic
 from preprocessing.constants import MANIFEST
 from preprocessing.constants import VOCAB_FILE
 
@@ -142,6 +142,34 @@ def check_continues(model_dir, record):
             f". To continue it, rerun {command}; to train with these options, give a new "
             "--model_dir.")
     return old
+
+
+# What must match between a run's training data and data it is evaluated on: the ids mean
+# words only through the same vocabulary, and a model is scored on the slicing it learnt.
+DATA_MUST_MATCH = ("max_slice_words", "max_utterance_words")
+
+
+def data_mismatch(model_dir, data_dir):
+    """What differs between `data_dir` and the data the run in `model_dir` was trained on
+    (its vocabulary or slicing), as phrases; [] when they match."""
+    record = load(model_dir)
+    found = []
+    if record is None:  # a run from before run records: compare its vocab.txt
+        vocab = os.path.join(model_dir, VOCAB_FILE)
+        if os.path.isfile(vocab) and sha256(vocab) != sha256(os.path.join(data_dir,
+                                                                          VOCAB_FILE)):
+            found.append("its vocabulary (vocab.txt) differs from the run's")
+        return found
+    trained, given = record.get("data", {}), data_fingerprint(data_dir)
+    if trained.get("vocab_sha256") != given["vocab_sha256"]:
+        found.append(f"its vocabulary (vocab.txt, corpus {given['corpus']!r}) differs from "
+                     f"the run's (corpus {trained.get('corpus')!r})")
+    for option in DATA_MUST_MATCH:
+        was = (trained.get("options") or {}).get(option)
+        now = (given["options"] or {}).get(option)
+        if was != now:
+            found.append(f"it was preprocessed with {option} {now}, the run's data with {was}")
+    return found
 
 
 def configs_from(record):

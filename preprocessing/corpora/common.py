@@ -10,12 +10,13 @@ import re
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from preprocessing.cli import ToolError
 from preprocessing.records import TEST, TRAIN, VALIDATION, Reason, Rejection
 
 REJECTED = "rejected"  # the tagged output every reader sends its rejections to
 
 
-class InputError(ValueError):
+class InputError(ToolError, ValueError):
     """A problem with the input path or an option; the message says what to pass."""
 
 

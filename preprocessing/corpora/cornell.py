@@ -67,6 +67,8 @@ class _JoinConversations(beam.DoFn):
 
 
 class ReadCornell(beam.PTransform):
+    official_split = False  # the corpus has none: dialogues are split by their id's hash
+
     def __init__(self, input_path):
         super().__init__()
         require_path(input_path, "cornell")

@@ -48,6 +48,8 @@ class _ParseFile(beam.DoFn):
 
 
 class ReadDailyDialog(beam.PTransform):
+    official_split = True  # its train / validation / test files
+
     def __init__(self, input_path):
         super().__init__()
         self._files = sorted(find_split_files(input_path).items())

@@ -97,6 +97,10 @@ class _ReadJsonLines(beam.PTransform):
                     f"name every file by its split, or keep unnamed files only")
             self._named_splits = not unnamed
 
+    @property
+    def official_split(self):
+        return self._named_splits
+
     def expand(self, pbegin):
         return run_reader(pbegin, self.corpus.capitalize(), self._files,
                           _ParseJsonLines(type(self).to_turns, self._named_splits))

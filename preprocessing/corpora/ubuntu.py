@@ -146,6 +146,7 @@ class ReadUbuntu(beam.PTransform):
             raise InputError(f"--input {input_path!r} holds no Ubuntu dialog .tsv files "
                              f"nor a dialogueText.csv")
         self._split_of = _SplitLookup(load_split_lists(input_path))
+        self.official_split = bool(self._split_of._lists)  # the v2 meta split lists
 
     def expand(self, pbegin):
         split_of = self._split_of

@@ -22,8 +22,20 @@ def read_json(path):
         return json.load(f)
 
 
-def write_json_atomic(path, value):
-    """Written beside `path` and renamed over it: a kill never leaves half a file."""
-    with open(path + ".partial", "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1)
-    os.replace(path + ".partial", path)
+def write_text_atomic(path, text):
+    """Written beside `path` and renamed over it: a full disk or a kill never leaves half
+    a file (the old one stays whole until the new one is complete)."""
+    partial = path + ".partial"
+    try:
+        with open(partial, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+
+
+def write_json_atomic(path, value, indent=1):
+    """JSON written as `write_text_atomic` writes text."""
+    write_text_atomic(path, json.dumps(value, indent=indent))
