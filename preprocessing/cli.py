@@ -112,8 +112,11 @@ def quiet_unless_verbose(argv=None):
     # ("failed call to cuInit", oneDNN fallbacks) are logged at ERROR level; our own
     # errors are Python exceptions and reach the user either way.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # Keras warns on every fit over a tf.data pipeline (which shuffles itself).
+    # Keras warns on every fit over a tf.data pipeline (which shuffles itself), and each
+    # time a finite dataset of unknown length (validation, evaluation: length-bucketed, so
+    # tf.data cannot count its batches) ends, which is how such a pass is meant to end.
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
     for name in ("apache_beam", "absl", "tensorflow", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     root = logging.getLogger()

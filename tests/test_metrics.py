@@ -220,3 +220,12 @@ def test_repetition_rate_counts_runs_of_three():
     assert repetition_rate(responses) == 0.25
     assert repetition_rate(responses, run=2) == 0.5
     assert repetition_rate([]) == 0.0
+
+
+def test_bleu_on_tokenized_text_logs_no_detokenize_warning(caplog):
+    from pipeline.evaluation.metrics import bleu
+    lines = [["hello", "there", "my", "friend", "."]] * 150  # 100+ lines ending in " ."
+    with caplog.at_level("WARNING"):
+        score = bleu(lines, lines)
+    assert score["bleu"] == pytest.approx(100.0)
+    assert not [r for r in caplog.records if "detokenize" in r.getMessage()]

@@ -203,7 +203,9 @@ def bleu(references, responses):
         return dict.fromkeys(keys, 0.0)
     from sacrebleu.metrics import BLEU
 
-    metric = BLEU(tokenize="none", smooth_method="exp")
+    # force: the text is tokenized on purpose (tokenize="none"), so sacrebleu's check for
+    # undetokenized text ("forgot to detokenize", three lines per call) does not apply.
+    metric = BLEU(tokenize="none", smooth_method="exp", force=True)
     score = metric.corpus_score([" ".join(r) for r in responses],
                                 [[" ".join(r) for r in references]])
     return dict(zip(keys, [float(score.score)] + [float(p) for p in score.precisions]))
