@@ -44,6 +44,13 @@ def corrupt_shard_error(data_dir, error):
 def check_data_dir(data_dir):
     """Raises MissingDataError unless `data_dir` holds a finished preprocessing run."""
     if not os.path.isfile(os.path.join(data_dir, MANIFEST)):
+        if os.path.isdir(data_dir) and os.listdir(data_dir):  # a raw corpus, perhaps
+            name = os.path.basename(os.path.normpath(data_dir)) or "corpus"
+            raise MissingDataError(
+                f"{data_dir!r} holds no finished preprocessing run ({MANIFEST} is missing) "
+                f"but other files (a raw corpus?). Preprocess it into a folder of its own "
+                f"with:\n  python -m preprocessing.run --corpus CORPUS --input {data_dir} "
+                f"--output data/{name}")
         raise MissingDataError(
             f"{data_dir!r} holds no finished preprocessing run ({MANIFEST} is missing). "
             f"Create it with:\n  python -m preprocessing.run --corpus dailydialog "

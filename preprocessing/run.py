@@ -78,6 +78,18 @@ def validate(parser, args):
         parser.error(f"--num_shards must be 0 or positive, got {args.num_shards}")
 
 
+def check_output_spares_input(output, input_path):
+    """Refuses an --output that is, or holds, the --input: --overwrite would delete the
+    corpus itself."""
+    if output_lib.is_remote(output) or output_lib.is_remote(input_path):
+        return
+    out, source = os.path.realpath(output), os.path.realpath(input_path)
+    if source == out or source.startswith(out + os.sep):
+        raise InputError(f"--output {output!r} holds the --input {input_path!r}; writing "
+                         "there would replace the corpus: give a new folder, e.g. "
+                         f"--output data/{os.path.basename(out) or 'corpus'}")
+
+
 def split_mode(args, reader):
     """The split the run applies, as run.json records it: "official" only where the
     reader's input has one and no --split was given, else the hash ratios."""
@@ -285,6 +297,7 @@ def run(argv=None):
     output = args.output or os.path.join("data", args.corpus)
     input_path = datasets.resolve_input(args.corpus, args.input, download=not args.no_download)
     reader = corpora.make_reader(args.corpus, input_path)
+    check_output_spares_input(output, input_path)
     manifest = make_manifest(args, input_path, reader)
     folder = output_lib.prepare_output(output, manifest, overwrite=args.overwrite)
 

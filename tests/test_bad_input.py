@@ -217,3 +217,25 @@ def test_a_killed_preprocessing_job_leaves_no_worker(tmp_path):
     job.wait()
     while workers():
         time.sleep(0.5)
+
+
+def test_an_output_holding_the_input_is_refused_even_with_overwrite(tmp_path, capsys):
+    from preprocessing import run
+    source = tmp_path / "corpus" / "all.jsonl"
+    _write_jsonl(source, [{"id": "a", "turns": ["hi .", "hello ."]}])
+    for output in (tmp_path / "corpus", tmp_path):
+        with pytest.raises(SystemExit) as e:
+            run.main(["--corpus", "jsonl", "--input", str(source), "--output", str(output),
+                      "--overwrite"])
+        assert e.value.code == 2 and "would replace the corpus" in capsys.readouterr().err
+    assert source.is_file()
+
+
+def test_the_missing_data_hint_never_points_output_at_a_raw_corpus(tmp_path):
+    from pipeline import data
+    raw = tmp_path / "dailydialog"
+    raw.mkdir()
+    (raw / "dialogues_text.txt").write_text("hi __eou__ hello __eou__\n")
+    with pytest.raises(data.MissingDataError) as e:
+        data.check_data_dir(str(raw))
+    assert f"--input {raw} --output data/dailydialog" in str(e.value)
