@@ -162,6 +162,16 @@ def test_export_refuses_a_version_folder_as_its_base(tmp_path, capsys):
     assert not (tmp_path / "models").exists()
 
 
+def test_export_to_a_base_that_is_a_file_is_one_line(finished_run, tmp_path, capsys):
+    base = tmp_path / "models"
+    base.write_text("a file where the export base should be")
+    with pytest.raises(SystemExit) as e:
+        export.main(["--model_dir", finished_run, "--export_base", str(base)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and str(base) in err
+    assert base.read_text() == "a file where the export base should be"
+
+
 @pytest.mark.parametrize("address, expected", [
     ("http://host:8501/co_ss", ("http", "host:8501", "co_ss", None)),
     ("http://host:8501/v1/models/co_ss", ("http", "host:8501", "co_ss", None)),
