@@ -369,9 +369,11 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
             seeded.override({"train": {"seed": seed}})
             log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale,
                      planned_steps(seeded, stats)[1])
-            run_row(study, preset, seeded, seed_dir(runs_dir, preset, seed),
-                    eval_options_for(study, max_examples), seed_state,
-                    lambda: save_state(out_dir, state))
+            run_dir = seed_dir(runs_dir, preset, seed)
+            run_row(study, preset, seeded, run_dir, eval_options_for(study, max_examples),
+                    seed_state, lambda: save_state(out_dir, state))
+            study_report.keep_row(run_dir, seed_dir(os.path.join(out_dir, "rows"), preset,
+                                                    seed))
             seed_state["done"] = True
             save_state(out_dir, state)
     save_state(out_dir, state)

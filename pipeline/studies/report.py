@@ -12,6 +12,7 @@ from pipeline.evaluation import eval_files
 from pipeline.studies import claims as study_claims
 from pipeline.studies import seeds as study_seeds
 from pipeline.training.run_record import RECORD_FILE
+from preprocessing.files import write_json_atomic
 
 CURVE_COLUMNS = ("global_step", "kl_utt", "kl_conv", "kl_weight", "val_kl_utt", "val_kl_conv",
                  "val_nll_bound", "val_ppl", "val_prior_variance_ratio_utt",
@@ -45,12 +46,43 @@ def _read(path):
         return json.load(f)
 
 
-def load_row(run_dir):
+# What the report needs of a finished seed, kept in results/NAME/rows/PRESET/seedN/ so a
+# study resumes on a machine without the run folders (they hold weights: never committed).
+KEPT = {"test.json": ("eval", "best", "test.json"),
+        "test-udrop.json": ("eval", "best-udrop", "test.json"),
+        "training_log.csv": ("training_log.csv",),
+        "latent_summary.json": ("latent", "summary.json")}
+
+
+def keep_row(run_dir, kept_dir):
+    """Copies a finished seed's evaluation reports, training log, latent summary and how
+    its training ended (no paths of this machine) into `kept_dir`."""
+    os.makedirs(kept_dir, exist_ok=True)
+    for name, parts in KEPT.items():
+        source = os.path.join(run_dir, *parts)
+        if os.path.isfile(source):
+            shutil.copyfile(source, os.path.join(kept_dir, name))
+    record = _read(os.path.join(run_dir, RECORD_FILE)) or {}
+    write_json_atomic(os.path.join(kept_dir, "finished.json"),
+                      {"finished": record.get("finished"),
+                       "git_commit": record.get("git_commit")})
+
+
+def load_row(run_dir, kept_dir=None):
     """One seed of a row: its evaluation report (and the one with utterance drop left on,
-    if made), training curve, latent-cloud summary and how its training ended."""
+    if made), training curve, latent-cloud summary and how its training ended; from the
+    run folder, else from what the study kept of it."""
+    if kept_dir and os.path.isfile(os.path.join(kept_dir, "test.json")):
+        kept = lambda name: os.path.join(kept_dir, name)  # noqa: E731
+        return {"evaluation": _read(kept("test.json")),
+                "curve": training_curve(kept_dir),
+                "latent": _read(kept("latent_summary.json")),
+                "evaluation_udrop": _read(kept("test-udrop.json")),
+                "finished": (_read(kept("finished.json")) or {}).get("finished")}
     evaluation = _read(eval_files.report_path(run_dir, "test", "best"))
     if evaluation is None:
-        raise FileNotFoundError(f"{run_dir}: no evaluation report")
+        raise FileNotFoundError(f"{run_dir}: no evaluation report, and nothing kept of it "
+                                f"in {kept_dir}")
     record = _read(os.path.join(run_dir, RECORD_FILE)) or {}
     return {"evaluation": evaluation, "curve": training_curve(run_dir),
             "latent": _read(os.path.join(run_dir, "latent", "summary.json")),
@@ -132,9 +164,11 @@ def copy_tsne(rows, runs_dir, out_dir):
     names = {}
     for preset, row in rows.items():
         source = os.path.join(study_seeds.seed_dir(runs_dir, preset, 1), "latent", "tsne.png")
+        target = os.path.join(out_dir, f"tsne_{preset}.png")
         if row.get("latent") and os.path.isfile(source):
-            names[preset] = f"tsne_{preset}.png"
-            shutil.copyfile(source, os.path.join(out_dir, names[preset]))
+            shutil.copyfile(source, target)
+        if row.get("latent") and os.path.isfile(target):  # copied by an earlier session
+            names[preset] = os.path.basename(target)
     return names
 
 
@@ -306,7 +340,9 @@ def write(name, study, state, runs_dir, out_dir, rows):
         seeds = state["rows"].get(p, {}).get("seeds", {})
         done = sorted((k for k, v in seeds.items() if v.get("done")), key=int)
         if done:
-            loaded[p] = [{**load_row(study_seeds.seed_dir(runs_dir, p, int(k))),
+            loaded[p] = [{**load_row(study_seeds.seed_dir(runs_dir, p, int(k)),
+                                     study_seeds.seed_dir(os.path.join(out_dir, "rows"), p,
+                                                          int(k))),
                           "config": state["rows"][p]["config"]} for k in done]
     mean, per_seed = study_seeds.views(loaded)
     labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{k + 1}"): row
