@@ -28,9 +28,6 @@ class ConversationModel(InferenceMixin, keras.Model):
     def __init__(self, config, vocab_size, seed=1, **kwargs):
         super().__init__(**kwargs)
         self.seed = seed
-        if config.decoder_conditioning not in ("initial_state", "every_step"):
-            raise ValueError(f"model.decoder_conditioning {config.decoder_conditioning!r} is "
-                             f"not one of initial_state, every_step")
         self.config = config
         self.vocab_size = vocab_size
         # N(0, 1) as PyTorch's nn.Embedding (the VHCR authors' code): Keras's uniform

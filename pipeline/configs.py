@@ -5,7 +5,7 @@ order, exactly as Model Garden experiments are.
 """
 import dataclasses
 import os
-from typing import List
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
@@ -16,88 +16,113 @@ from preprocessing.cli import ToolError, closest
 from preprocessing.limits import DEFAULT_LENGTH_ALPHA, decoding_problems
 
 
+def option(default, low=None, high=None, high_included=False, choices=None):
+    """A config field with the values it accepts declared beside it (checked by
+    `validate`, listed in the error): a range [low, high) or [low, high], or choices."""
+    metadata = {"low": low, "high": high, "high_included": high_included, "choices": choices}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def choices_of(section, name):
+    """The values a field accepts (for argparse choices and the layers' own checks)."""
+    config = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig,
+              "runtime": RuntimeConfig, "decoding": DecodingConfig}[section]
+    return next(f.metadata["choices"] for f in dataclasses.fields(config) if f.name == name)
+
+
 class ConfigError(ToolError, ValueError):
     """A config value or combination the run cannot use; the message names it and the fix."""
 
 
 @dataclasses.dataclass
 class ModelConfig(base_config.Config):
-    architecture: str = "vhred"  # hred | vhred | vhcr | co
+    architecture: str = option("vhred", choices=('hred', 'vhred', 'vhcr', 'co'))
     # Paper sizes (VHCR / CO papers).
-    embedding_dim: int = 300
-    utterance_units: int = 512
-    context_units: int = 1024
-    decoder_units: int = 512
-    latent_dim: int = 512  # z_utt
-    conv_latent_dim: int = 512  # VHCR's z_conv
-    mlp_units: int = 512  # hidden layer of the Gaussian and bag-of-words heads
-    length_groups: int = 2  # encoder/decoder rows run in this many length-sorted groups
+    embedding_dim: int = option(300, low=1)
+    utterance_units: int = option(512, low=1)
+    context_units: int = option(1024, low=1)
+    decoder_units: int = option(512, low=1)
+    latent_dim: int = option(512, low=1)  # z_utt
+    conv_latent_dim: int = option(512, low=1)  # VHCR's z_conv
+    mlp_units: int = option(512, low=1)  # hidden layer of the Gaussian and bag-of-words heads
+    # encoder/decoder rows run in this many length-sorted groups
+    length_groups: int = option(2, low=1)
     # Adaptive softmax: vocabulary ids where the head and each tail end, e.g. [2000, 6000]
     # (an exact distribution, several times cheaper to train); [] = full softmax (papers).
     softmax_cutoffs: List[int] = dataclasses.field(default_factory=list)
     # How the decoder sees its condition ([context, latents]): "initial_state" only (the
     # VHCR authors' code, our presets) or also at "every_step" (Serban et al.'s VHRED).
-    decoder_conditioning: str = "initial_state"
+    decoder_conditioning: str = option("initial_state", choices=('initial_state', 'every_step'))
     # The layer from the condition to the decoder's first state. The papers give none;
     # the VHCR authors' code uses tanh, which saturated within 50 steps in every run we
     # measured (lr 3e-4 to 3e-3), after which the decoder ignored its condition (context
     # gain 0.000 nats/word); linear keeps the condition usable (BUILD.md, "Conditioning").
-    decoder_init_activation: str = "linear"
+    decoder_init_activation: str = option("linear", choices=('linear', 'tanh'))
     # False: the decoder sees the latents only, not the context state (VHCR paper Eq. 13,
     # its Fig. 2 experiment); VHRED and VHCR only.
     decoder_context: bool = True
     # Regularisers, each usable on every latent model.
-    kl_annealing_steps: int = 0  # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
-    word_drop: float = 0.0  # decoder inputs -> <unk> with this probability (training)
-    utterance_drop: float = 0.0  # context-RNN inputs -> h_unk with this probability
+    # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
+    kl_annealing_steps: int = option(0, low=0)
+    # decoder inputs -> <unk> with this probability (training)
+    word_drop: float = option(0.0, low=0.0, high=1.0)
+    # context-RNN inputs -> h_unk with this probability
+    utterance_drop: float = option(0.0, low=0.0, high=1.0)
     # "utterance": each utterance of each conversation drawn on its own; "position": the
     # VHCR authors' code, the same positions dropped in every conversation of a batch
     # (np.random.rand(max_len) < p), and, as their code does through an in-place write
     # into a view, the z_conv posterior's inputs dropped too.
-    utterance_drop_form: str = "utterance"
+    utterance_drop_form: str = option("utterance", choices=('utterance', 'position'))
     bow_loss: bool = False  # bag-of-words loss (Zhao et al. 2017)
     # What the bag-of-words head reads: "condition", the decoder's whole condition ([c, z];
     # Zhao et al., the CO paper's KLA+BOW), or "latent", z_utt alone (the VHCR authors'
     # compute_bow_loss, which is what keeps their VHRED + bow KL large).
-    bow_input: str = "condition"
-    free_bits_per_dim: float = 0.0  # FB: each dimension's KL floored at lambda
-    free_bits_total: float = 0.0  # FB-all: the total KL floored at lambda
+    bow_input: str = option("condition", choices=('condition', 'latent'))
+    # FB: each dimension's KL floored at lambda
+    free_bits_per_dim: float = option(0.0, low=0.0)
+    free_bits_total: float = option(0.0, low=0.0)  # FB-all: the total KL floored at lambda
     embeddings_path: str = ""  # optional word vectors (word2vec text/binary) to start from
     # Collaborative VED (architecture co).
-    co_alpha: float = 5.0  # AE phase: max(alpha, KL) per response, in nats
-    scheduled_sampling_steps: int = 0  # k: keep-rate max(1 - i/k, 0); 0 = no SS
-    phase_period_epochs: int = 1  # AE and CVAE phases alternate every this many epochs
-    phase_period_steps: int = 0  # ...or every this many steps (0 = by epochs)
+    co_alpha: float = option(5.0, low=0.0)  # AE phase: max(alpha, KL) per response, in nats
+    scheduled_sampling_steps: int = option(0, low=0)  # k: keep-rate max(1 - i/k, 0); 0 = no SS
+    # AE and CVAE phases alternate every this many epochs
+    phase_period_epochs: int = option(1, low=1)
+    phase_period_steps: int = option(0, low=0)  # ...or every this many steps (0 = by epochs)
     joint_phases: bool = False  # both updates every step (the paper's "joint" row)
 
 
 @dataclasses.dataclass
 class DataConfig(base_config.Config):
     data_dir: str = "data/dailydialog"  # the output folder of preprocessing.run
-    batch_size: int = 128  # global batch (conversation slices), split over replicas
-    shuffle_buffer: int = 10000
-    bucket_width: int = 16  # slices grouped by length in words, this wide per bucket
-    max_turns: int = 0  # keep at most this many utterances per slice (0 = all)
+    # global batch (conversation slices), split over replicas
+    batch_size: int = option(128, low=1)
+    shuffle_buffer: int = option(10000, low=1)
+    # slices grouped by length in words, this wide per bucket
+    bucket_width: int = option(16, low=1)
+    max_turns: int = option(0, low=0)  # keep at most this many utterances per slice (0 = all)
 
 
 @dataclasses.dataclass
 class TrainConfig(base_config.Config):
-    epochs: int = 30
-    steps_per_epoch: int = 0  # 0 = one pass over the training data
-    validation_steps: int = 0  # 0 = the whole validation split
+    epochs: int = option(30, low=1)
+    steps_per_epoch: int = option(0, low=0)  # 0 = one pass over the training data
+    validation_steps: int = option(0, low=0)  # 0 = the whole validation split
     learning_rate: float = 2e-4  # Adam's peak rate; not rescaled by the number of replicas
-    warmup_steps: int = 0  # linear warm-up from 0 over this many steps
-    lr_decay: str = "constant"  # constant | cosine (to lr_final_ratio at the last step) | inverse_sqrt
-    lr_final_ratio: float = 0.1
-    clipnorm: float = 1.0
-    early_stopping_patience: int = 5  # validations without a better bound
+    warmup_steps: int = option(0, low=0)  # linear warm-up from 0 over this many steps
+    # constant | cosine (to lr_final_ratio at the last step) | inverse_sqrt
+    lr_decay: str = option("constant", choices=('constant', 'cosine', 'inverse_sqrt'))
+    lr_final_ratio: float = option(0.1, low=0.0, high=1.0, high_included=True)
+    clipnorm: float = option(1.0, low=0.0)
+    early_stopping_patience: int = option(5, low=0)  # validations without a better bound
     # Early stopping is armed only from this global step on (the end of the KL ramp and of
     # scheduled sampling): before it the objective still changes, so a rising bound says
     # nothing about the optimum. 0 = armed from the start.
-    early_stopping_start_step: int = 0
-    collapse_kl_threshold: float = 0.01  # warn when a latent's KL per word stays below...
-    collapse_patience_steps: int = 1000  # ...for this many steps
-    sample_responses: int = 3  # validation contexts decoded to TensorBoard each epoch
+    early_stopping_start_step: int = option(0, low=0)
+    # warn when a latent's KL per word stays below...
+    collapse_kl_threshold: float = option(0.01, low=0.0)
+    collapse_patience_steps: int = option(1000, low=1)  # ...for this many steps
+    # validation contexts decoded to TensorBoard each epoch
+    sample_responses: int = option(3, low=0)
     seed: int = 1
 
 
@@ -105,9 +130,9 @@ class TrainConfig(base_config.Config):
 class RuntimeConfig(base_config.Config):
     """How a run executes; saved with it, so every tool that reloads it builds the same
     model (a mixed_float16 run has a loss-scaled optimizer whose state its checkpoints hold)."""
-    distribution_strategy: str = "default"  # default | mirrored | multi_worker
-    num_cpu_devices: int = 2  # logical CPUs for mirrored without a GPU
-    mixed_precision: str = "none"  # none | mixed_float16 | mixed_bfloat16
+    distribution_strategy: str = option("default", choices=('default', 'mirrored', 'multi_worker'))
+    num_cpu_devices: int = option(2, low=1)  # logical CPUs for mirrored without a GPU
+    mixed_precision: str = option("none", choices=('none', 'mixed_float16', 'mixed_bfloat16'))
     jit_compile: bool = False  # XLA; made GRU training slower on CPU here, measure first
 
 
@@ -182,109 +207,85 @@ def paper_overrides(paper, dataset, kl_annealing=False, scheduled_sampling=False
     return override
 
 
-def _preset(description, paper=None, kl_annealing=False, scheduled_sampling=False, **model):
-    """A paper row: model options, plus the schedules its paper sets per dataset."""
-    def make(dataset=None, paper_override=None):
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """One paper row, declared once: its name, its row name in the papers' tables (and
+    every report and study), what it is, whose settings it trains with, the paper tables
+    it is a row of, its model options, and which of its paper's schedules it takes.
+    Calling it gives the config for a dataset."""
+    name: str
+    row: str
+    description: str
+    paper: Optional[str] = None  # "co" | "vhcr"; None: by dataset (HRED, a row of both)
+    tables: Tuple[str, ...] = ()  # the papers whose tables list it; () = a figure row
+    model: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    kl_annealing: bool = False  # the paper's KL annealing ramp for the dataset
+    scheduled_sampling: bool = False  # the paper's scheduled-sampling k for the dataset
+
+    def __call__(self, dataset=None, paper_override=None):
         config = ExperimentConfig()
-        config.override({"model": model}, is_strict=True)
-        settings = paper_overrides(paper_override or paper_for(make.name, dataset), dataset,
-                                   kl_annealing, scheduled_sampling)
+        config.override({"model": self.model}, is_strict=True)
+        settings = paper_overrides(paper_override or paper_for(self.name, dataset), dataset,
+                                   self.kl_annealing, self.scheduled_sampling)
         config.override(settings, is_strict=True)
         return config
-    make.description, make.paper = description, paper
-    return make
 
 
 # Decoder conditioning: every preset keeps the papers' choice, the initial state only (the
 # VHCR authors' code; the CO paper does not say otherwise). `model.decoder_conditioning=
-# every_step` gives Serban et al.'s VHRED, which feeds [context, z] to every step.
-PRESETS = {
+# every_step` gives Serban et al.'s VHRED, which feeds [context, z] to every step. The
+# order of declaration is the order of the papers' tables.
+_PRESETS = (
+    Preset("hred", "HRED", "HRED, no latent variable", tables=("vhcr", "co"),
+           model=dict(architecture="hred")),
     # VHCR paper (Table 1 rows); KL annealing as the authors' code, for every latent model
-    "hred": _preset("HRED, no latent variable", architecture="hred"),
-    "vhred": _preset("VHRED + KL annealing", "vhcr", True, architecture="vhred"),
-    "vhred_wd": _preset("VHRED + KL annealing + word drop 0.25", "vhcr", True,
-                        architecture="vhred", word_drop=0.25),
-    "vhred_bow": _preset("VHRED + KL annealing + bag-of-words loss on z_utt (the VHCR "
-                         "authors' form)", "vhcr", True, architecture="vhred",
-                         bow_loss=True, bow_input="latent"),
-    "vhcr_ud": _preset("VHCR + KL annealing + utterance drop 0.25 (the authors' form)",
-                       "vhcr", True, architecture="vhcr", utterance_drop=0.25,
-                       utterance_drop_form="position"),
+    Preset("vhred", "VHRED", "VHRED + KL annealing", "vhcr", ("vhcr",),
+           dict(architecture="vhred"), kl_annealing=True),
+    Preset("vhred_wd", "VHRED + w.d", "VHRED + KL annealing + word drop 0.25", "vhcr",
+           ("vhcr",), dict(architecture="vhred", word_drop=0.25), kl_annealing=True),
+    Preset("vhred_bow", "VHRED + bow", "VHRED + KL annealing + bag-of-words loss on z_utt "
+           "(the VHCR authors' form)", "vhcr", ("vhcr",),
+           dict(architecture="vhred", bow_loss=True, bow_input="latent"), kl_annealing=True),
+    Preset("vhcr_ud", "VHCR + u.d", "VHCR + KL annealing + utterance drop 0.25 (the "
+           "authors' form)", "vhcr", ("vhcr",),
+           dict(architecture="vhcr", utterance_drop=0.25, utterance_drop_form="position"),
+           kl_annealing=True),
     # VHCR paper figures, not table rows: VHRED + utterance drop (Fig. 4) and VHRED whose
     # decoder sees z_utt only (Eq. 13, Fig. 2)
-    "vhred_ud": _preset("VHRED + KL annealing + utterance drop 0.25 (VHCR Fig. 4)", "vhcr",
-                        True, architecture="vhred", utterance_drop=0.25,
-                        utterance_drop_form="position"),
-    "vhred_zonly": _preset("VHRED + KL annealing, decoder conditioned on z_utt only (VHCR "
-                           "Fig. 2)", "vhcr", True, architecture="vhred",
-                           decoder_context=False),
+    Preset("vhred_ud", "VHRED + u.d", "VHRED + KL annealing + utterance drop 0.25 (VHCR "
+           "Fig. 4)", "vhcr", (),
+           dict(architecture="vhred", utterance_drop=0.25, utterance_drop_form="position"),
+           kl_annealing=True),
+    Preset("vhred_zonly", "VHRED, decoder on z only", "VHRED + KL annealing, decoder "
+           "conditioned on z_utt only (VHCR Fig. 2)", "vhcr", (),
+           dict(architecture="vhred", decoder_context=False), kl_annealing=True),
     # CO paper baselines (Table 1 rows): VHRED with each trick
-    "kla": _preset("VHRED + KL annealing (12k / 25k steps)", "co", True,
-                   architecture="vhred"),
-    "kla_do": _preset("VHRED + KL annealing + word drop 0.25", "co", True,
-                      architecture="vhred", word_drop=0.25),
-    "kla_bow": _preset("VHRED + KL annealing + bag-of-words", "co", True,
-                       architecture="vhred", bow_loss=True),
-    "fb": _preset("VHRED + free bits 0.01 per dimension", "co", architecture="vhred",
-                  free_bits_per_dim=0.01),
-    "fb_all": _preset("VHRED + free bits 5 on the total KL", "co", architecture="vhred",
-                      free_bits_total=5.0),
+    Preset("kla", "KLA", "VHRED + KL annealing (12k / 25k steps)", "co", ("co",),
+           dict(architecture="vhred"), kl_annealing=True),
+    Preset("kla_do", "KLA+DO", "VHRED + KL annealing + word drop 0.25", "co", ("co",),
+           dict(architecture="vhred", word_drop=0.25), kl_annealing=True),
+    Preset("kla_bow", "KLA+BOW", "VHRED + KL annealing + bag-of-words", "co", ("co",),
+           dict(architecture="vhred", bow_loss=True), kl_annealing=True),
+    Preset("fb", "FB", "VHRED + free bits 0.01 per dimension", "co", ("co",),
+           dict(architecture="vhred", free_bits_per_dim=0.01)),
+    Preset("fb_all", "FB-all", "VHRED + free bits 5 on the total KL", "co", ("co",),
+           dict(architecture="vhred", free_bits_total=5.0)),
     # CO paper (Table 1 rows)
-    "co": _preset("Collaborative VED: AE and CVAE phases alternating by epoch", "co",
-                  architecture="co"),
-    "co_do": _preset("CO + word drop 0.25", "co", architecture="co", word_drop=0.25),
-    "co_ss": _preset("CO + word drop 0.25 + scheduled sampling (k = 2,500 / 5,000)", "co",
-                     scheduled_sampling=True, architecture="co", word_drop=0.25),
-    "co_ss_joint": _preset("CO+SS with both phases' updates in every step", "co",
-                           scheduled_sampling=True, architecture="co", word_drop=0.25,
-                           joint_phases=True),
-}
-for _name, _make in PRESETS.items():
-    _make.name = _name
-
-# Each preset's row name in its paper's tables (and in every report and study), and the
-# rows of each paper's tables in the papers' order. The VHCR figure rows (vhred_ud,
-# vhred_zonly) are trained by studies for Figs. 2 and 4 but are no table's row.
-ROW_NAMES = {"hred": "HRED", "vhred": "VHRED", "vhred_wd": "VHRED + w.d",
-             "vhred_bow": "VHRED + bow", "vhcr_ud": "VHCR + u.d", "vhred_ud": "VHRED + u.d",
-             "vhred_zonly": "VHRED, decoder on z only", "kla": "KLA", "kla_do": "KLA+DO",
-             "kla_bow": "KLA+BOW", "fb": "FB", "fb_all": "FB-all", "co": "CO",
-             "co_do": "CO+DO", "co_ss": "CO+SS", "co_ss_joint": "CO+SS(joint)"}
-TABLE_ROWS = {"co": ("hred", "kla", "kla_do", "kla_bow", "fb", "fb_all", "co", "co_do",
-                     "co_ss", "co_ss_joint"),
-              "vhcr": ("hred", "vhred", "vhred_wd", "vhred_bow", "vhcr_ud")}
-assert set(ROW_NAMES) == set(PRESETS)
-
-
-# Allowed values of the options that take one of a few words.
-CHOICES = {"model.architecture": ("hred", "vhred", "vhcr", "co"),
-           "model.decoder_conditioning": ("initial_state", "every_step"),
-           "model.decoder_init_activation": ("linear", "tanh"),
-           "model.utterance_drop_form": ("utterance", "position"),
-           "model.bow_input": ("condition", "latent"),
-           "runtime.distribution_strategy": ("default", "mirrored", "multi_worker"),
-           "runtime.mixed_precision": ("none", "mixed_float16", "mixed_bfloat16"),
-           "train.lr_decay": ("constant", "cosine", "inverse_sqrt")}
-# (lowest, highest, highest included); None = unbounded.
-RANGES = {
-    "model.embedding_dim": (1, None), "model.utterance_units": (1, None),
-    "model.context_units": (1, None), "model.decoder_units": (1, None),
-    "model.latent_dim": (1, None), "model.conv_latent_dim": (1, None),
-    "model.mlp_units": (1, None), "model.length_groups": (1, None),
-    "model.kl_annealing_steps": (0, None), "model.word_drop": (0.0, 1.0, False),
-    "model.utterance_drop": (0.0, 1.0, False), "model.free_bits_per_dim": (0.0, None),
-    "model.free_bits_total": (0.0, None), "model.co_alpha": (0.0, None),
-    "model.scheduled_sampling_steps": (0, None), "model.phase_period_epochs": (1, None),
-    "model.phase_period_steps": (0, None), "train.early_stopping_start_step": (0, None),
-    "data.batch_size": (1, None), "data.shuffle_buffer": (1, None),
-    "data.bucket_width": (1, None), "data.max_turns": (0, None),
-    "train.epochs": (1, None), "train.steps_per_epoch": (0, None),
-    "train.validation_steps": (0, None), "train.warmup_steps": (0, None),
-    "train.lr_final_ratio": (0.0, 1.0, True), "train.clipnorm": (0.0, None),
-    "train.early_stopping_patience": (0, None), "train.collapse_kl_threshold": (0.0, None),
-    "train.collapse_patience_steps": (1, None), "train.sample_responses": (0, None),
-    "runtime.num_cpu_devices": (1, None),
-}
+    Preset("co", "CO", "Collaborative VED: AE and CVAE phases alternating by epoch", "co",
+           ("co",), dict(architecture="co")),
+    Preset("co_do", "CO+DO", "CO + word drop 0.25", "co", ("co",),
+           dict(architecture="co", word_drop=0.25)),
+    Preset("co_ss", "CO+SS", "CO + word drop 0.25 + scheduled sampling (k = 2,500 / 5,000)",
+           "co", ("co",), dict(architecture="co", word_drop=0.25), scheduled_sampling=True),
+    Preset("co_ss_joint", "CO+SS(joint)", "CO+SS with both phases' updates in every step",
+           "co", ("co",), dict(architecture="co", word_drop=0.25, joint_phases=True),
+           scheduled_sampling=True),
+)
+PRESETS = {p.name: p for p in _PRESETS}
+# Each preset's row name, and the rows of each paper's tables in the papers' order.
+ROW_NAMES = {p.name: p.row for p in _PRESETS}
+TABLE_ROWS = {paper: tuple(p.name for p in _PRESETS if paper in p.tables)
+              for paper in ("co", "vhcr")}
 
 
 def _type_name(kind):
@@ -308,14 +309,17 @@ def validate(config):
             if not ok:
                 problems.append(f"{name}={value!r} must be {_type_name(kind)}")
                 continue
-            if name in CHOICES and value not in CHOICES[name]:
-                problems.append(f"{name}={value!r} must be one of {', '.join(CHOICES[name])}")
-            if name in RANGES:
-                low, high, *inclusive = RANGES[name]
-                above = high is None or value < high or (inclusive[0] and value == high)
-                if value < low or not above:
-                    span = (f">= {low}" if high is None else
-                            f"in [{low}, {high}{']' if inclusive[0] else ')'}")
+            accepted = field.metadata
+            if accepted.get("choices") and value not in accepted["choices"]:
+                problems.append(f"{name}={value!r} must be one of "
+                                f"{', '.join(accepted['choices'])}")
+            low, high = accepted.get("low"), accepted.get("high")
+            if low is not None or high is not None:
+                below = high is None or value < high or (accepted["high_included"]
+                                                         and value == high)
+                if (low is not None and value < low) or not below:
+                    closing = "]" if accepted["high_included"] else ")"
+                    span = f">= {low}" if high is None else f"in [{low}, {high}{closing}"
                     problems.append(f"{name}={value!r} must be {span}")
     if config.model.decoder_context is False and config.model.architecture not in ("vhred",
                                                                                 "vhcr"):

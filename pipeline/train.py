@@ -39,12 +39,14 @@ def build_parser():
     parser.add_argument("--params_override", help="e.g. model.word_drop=0.3,train.epochs=5")
     # Runtime flags set the config's runtime section (saved in config.yaml, honoured by
     # every tool that reloads the run); unset, the config's values stand.
-    parser.add_argument("--strategy", choices=distribute.STRATEGIES,
+    parser.add_argument("--strategy",
+                        choices=configs.choices_of("runtime", "distribution_strategy"),
                         help="runtime.distribution_strategy (default: default)")
     parser.add_argument("--num_cpu_devices", type=int,
                         help="runtime.num_cpu_devices: logical CPUs for --strategy mirrored "
                         "when there is no GPU (default 2)")
-    parser.add_argument("--mixed_precision", choices=("none", "mixed_float16", "mixed_bfloat16"),
+    parser.add_argument("--mixed_precision",
+                        choices=configs.choices_of("runtime", "mixed_precision"),
                         help="runtime.mixed_precision (default: none)")
     parser.add_argument("--jit_compile", action="store_true", default=None,
                         help="runtime.jit_compile: XLA; made GRU training slower on CPU here, "

@@ -41,13 +41,13 @@ class LocalModel:
         self.loaded = tf.saved_model.load(self.path)
 
     def predict(self, contexts, signature="serving_default", response=None, **scalars):
-        from serving.client import _inputs, _decode, SCALAR_INPUTS
+        from serving.client import SCALAR_INPUTS, decode_outputs, request_inputs
         tf = self.tf
-        inputs = _inputs(contexts, {"response": response, **scalars})
+        inputs = request_inputs(contexts, {"response": response, **scalars})
         tensors = {name: tf.constant(value, dtype=SCALAR_INPUTS.get(name, tf.string))
                    for name, value in inputs.items()}
         outputs = self.loaded.signatures[signature](**tensors)
-        return {name: _decode(value.numpy()) for name, value in outputs.items()}
+        return {name: decode_outputs(value.numpy()) for name, value in outputs.items()}
 
 
 def open_model(address, timeout=10.0):

@@ -23,8 +23,9 @@ class ServingError(RuntimeError):
     """A request to TensorFlow Serving failed; the message says where and why."""
 
 
-def _inputs(contexts, extra):
-    """The request's named inputs: contexts padded with "" to a [batch, turns] matrix."""
+def request_inputs(contexts, extra):
+    """A request's named inputs (every client and the local chat model send these):
+    contexts padded with "" to a [batch, turns] matrix, and the given scalars."""
     contexts = [list(c) for c in contexts]
     width = max((len(c) for c in contexts), default=1) or 1
     inputs = {"context": [c + [""] * (width - len(c)) for c in contexts]}
@@ -34,7 +35,9 @@ def _inputs(contexts, extra):
     return inputs
 
 
-def _decode(value):
+def decode_outputs(value):
+    """A signature's output as numpy, its strings decoded from UTF-8 (bytes that are not
+    become U+FFFD)."""
     array = np.asarray(value)
     if array.dtype == object or array.dtype.kind in "SU":
         return np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes)
@@ -57,7 +60,7 @@ class RestClient:
 
     def predict(self, contexts, signature="serving_default", response=None, **scalars):
         body = {"signature_name": signature,
-                "inputs": _inputs(contexts, {"response": response, **scalars})}
+                "inputs": request_inputs(contexts, {"response": response, **scalars})}
         request = urllib.request.Request(self.endpoint(), data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
         where = f"{self.endpoint()} (signature {signature!r})"
@@ -78,7 +81,7 @@ class RestClient:
             raise ServingError(f"{where}: no answer within {self.timeout} s") from e
         if not isinstance(outputs, dict):  # a single-output signature
             outputs = {"output": outputs}
-        return {name: _decode(value) for name, value in outputs.items()}
+        return {name: decode_outputs(value) for name, value in outputs.items()}
 
 
 class GrpcClient:
@@ -103,7 +106,7 @@ class GrpcClient:
         request.model_spec.signature_name = signature
         if self.version:
             request.model_spec.version.value = int(self.version)
-        for name, value in _inputs(contexts, {"response": response, **scalars}).items():
+        for name, value in request_inputs(contexts, {"response": response, **scalars}).items():
             request.inputs[name].CopyFrom(
                 tf.make_tensor_proto(value, dtype=SCALAR_INPUTS.get(name, "string")))
         where = f"grpc://{self.target} model {self.model!r} (signature {signature!r})"
@@ -117,7 +120,7 @@ class GrpcClient:
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ServingError(f"{where}: no answer within {self.timeout} s") from e
             raise ServingError(f"{where}: {code.name}: {e.details()}") from e
-        return {name: _decode(tf.make_ndarray(proto)) for name, proto in reply.outputs.items()}
+        return {name: decode_outputs(tf.make_ndarray(proto)) for name, proto in reply.outputs.items()}
 
     def close(self):
         self.channel.close()

@@ -39,7 +39,7 @@ def test_negative_learning_rate_is_a_config_error():
         configs.make_config("hred", params_override="train.learning_rate=-0.1")
     config = configs.make_config("hred")
     config.override({"train": {"learning_rate": -0.1}})  # built in code, not by make_config
-    with pytest.raises(configs.ConfigError, match="train.learning_rate must be > 0"):
+    with pytest.raises(configs.ConfigError, match=r"train.learning_rate=-0.1 must be > 0"):
         factory.learning_rate(config, total_steps=100)
 
 

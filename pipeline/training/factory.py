@@ -16,9 +16,8 @@ def learning_rate(config, total_steps=None):
     that takes no step: a schedule then only has to exist, because Keras keeps a float
     rate in a variable of its own and a schedule in none, so the optimizer's saved
     variables match only if the reload builds the same kind."""
-    t = config.train
-    if t.learning_rate <= 0:
-        raise configs.ConfigError(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    t = configs.validate(config).train  # the one check of every value (a config built in
+    # code reaches here without make_config)
     if not t.warmup_steps and t.lr_decay == "constant":
         return t.learning_rate
     if total_steps is None:
