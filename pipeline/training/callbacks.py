@@ -290,7 +290,7 @@ class CSVLogger(keras.callbacks.Callback):
     """One row per epoch end (validation) in `path`, the whole file rewritten beside it and
     renamed over it, so a full disk or a kill never leaves half a row or loses one on
     resume. Columns are the union of every row's keys (CO's CVAE-phase epochs report fewer
-    values: they leave blanks)."""
+    values: they read NA, as in Keras's CSVLogger)."""
 
     def __init__(self, path):
         super().__init__()
@@ -310,7 +310,7 @@ class CSVLogger(keras.callbacks.Callback):
                 array.dtype.kind in "fiub" else value
         columns += sorted(k for k in row if k not in columns)
         text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=columns)
+        writer = csv.DictWriter(text, fieldnames=columns, restval="NA")  # as Keras's
         writer.writeheader()
         writer.writerows(rows + [row])
         write_text_atomic(self.path, text.getvalue())
