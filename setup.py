@@ -50,7 +50,8 @@ setuptools.setup(
     ]},
     extras_require={
         # The tests run the preprocessing job on a dask.distributed LocalCluster too.
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "apache-beam[dask]>=2.77,<2.78"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "apache-beam[dask]>=2.77,<2.78",
+                "ruff>=0.17,<0.18"],
         "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
         # --runner DaskRunner on a dask.distributed cluster (preprocessing/dask_runner.py).
         "dask": ["apache-beam[dask]>=2.77,<2.78"],

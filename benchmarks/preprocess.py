@@ -20,9 +20,9 @@ def plain_loop(input_path, output):
     import tensorflow as tf
 
     from preprocessing import schema, text
+    from preprocessing.constants import SPECIAL_TOKENS, UNK_ID
     from preprocessing.corpora.dailydialog import find_split_files, parse_line
     from preprocessing.slicing import slice_bounds
-    from preprocessing.constants import SPECIAL_TOKENS, UNK_ID
     from preprocessing.vocab import rank_tokens
 
     tokenized = {}

@@ -8,7 +8,8 @@ Conversation-Modeling) is fetched outside this repository and never committed; `
 not a dependency of dialogvae. Three steps:
 
     # 1. their code, in a folder of your own (any checkout of the repository)
-    git clone https://github.com/ctr4si/A-Hierarchical-Latent-Structure-for-Variational-Conversation-Modeling ~/vhcr-authors
+    REPO=ctr4si/A-Hierarchical-Latent-Structure-for-Variational-Conversation-Modeling
+    git clone https://github.com/$REPO ~/vhcr-authors
     # 2. a Python with torch beside ours (CPU build; their code needs numpy and tqdm too)
     python3.11 -m venv ~/.cache/dialogvae/reference/venv
     ~/.cache/dialogvae/reference/venv/bin/pip install torch==2.13.0 numpy tqdm
@@ -39,7 +40,8 @@ unchanged):
 `utils/convert.py`: the parameter `async` (a keyword since Python 3.7) becomes
 `non_blocking`; `layers/rnncells.py`: the import of `torch.nn._functions.thnn` (removed in
 torch 1.0, its names unused) is dropped; `utils/pad.py`: the padding rows are made on
-the tensor's own device instead of always `.cuda()` (which fails without a GPU). `nltk`, `tensorboardX` and `gensim`, imported for
+the tensor's own device instead of always `.cuda()` (which fails without a GPU).
+`nltk`, `tensorboardX` and `gensim`, imported for
 vocabulary building, logging and embedding metrics we do not call, are stubbed.
 """
 import argparse
@@ -106,6 +108,7 @@ def read_conversations(data_dir, split):
     """Every conversation of one split of our preprocessed TFRecords, as token-id lists
     ending with </s>, in file order."""
     import tensorflow as tf
+
     from preprocessing import schema
     from preprocessing.codec import with_eos
     files = sorted(tf.io.gfile.glob(os.path.join(data_dir, split, "*.tfrecord")))

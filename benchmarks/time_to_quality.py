@@ -26,8 +26,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from pipeline import configs, data  # noqa: E402
-from pipeline.training.callbacks import PhaseSchedule, global_step  # noqa: E402
 from pipeline.train import DEMO_CONFIG
+from pipeline.training.callbacks import PhaseSchedule, global_step  # noqa: E402
 from pipeline.training.factory import compile_model  # noqa: E402
 from preprocessing.constants import BOS_ID  # noqa: E402
 

@@ -4,7 +4,8 @@ fraction, and the fraction of this machine's measured fp32 matmul rate spent on 
     python -m benchmarks.train_throughput [--data data/dailydialog] [--steps 8]
 
 "padding" is the share of decoder steps spent on padded positions, after the
-model's length grouping. Batches are real DailyDialog slices (32 per batch, as the VHCR authors' reference run);
+model's length grouping. Batches are real DailyDialog slices (32 per batch, as the VHCR
+authors' reference run);
 create them with `python -m preprocessing.run`. Prints figures; asserts nothing.
 """
 import argparse
@@ -13,12 +14,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_models import build_model  # noqa: E402
-from keras_models.optimizers import FusedAdam  # noqa: E402
 from keras_models.layers.length_groups import length_groups  # noqa: E402
+from keras_models.optimizers import FusedAdam  # noqa: E402
 from pipeline import configs, data  # noqa: E402
 
 SMALL = {"embedding_dim": 64, "utterance_units": 64, "context_units": 128,

@@ -11,9 +11,15 @@ import keras
 import tensorflow as tf
 
 from keras_models import losses, schedules
-from keras_models.layers import BagOfWords, ContextEncoder, UtteranceDecoder, UtteranceDrop
-from keras_models.layers import UtteranceEncoder, word_drop
 from keras_models.inference import InferenceMixin, teacher_inputs
+from keras_models.layers import (
+    BagOfWords,
+    ContextEncoder,
+    UtteranceDecoder,
+    UtteranceDrop,
+    UtteranceEncoder,
+    word_drop,
+)
 from keras_models.metrics import NllBoundPerplexity
 from preprocessing.constants import EOS_ID
 

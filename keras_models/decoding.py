@@ -16,8 +16,8 @@ import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
 from official.nlp.modeling.ops import sampling_module as model_garden_sampling
 
-from preprocessing.limits import DEFAULT_LENGTH_ALPHA  # noqa: F401  (re-exported)
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from preprocessing.limits import DEFAULT_LENGTH_ALPHA  # noqa: F401  (re-exported)
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
 MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>

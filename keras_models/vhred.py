@@ -7,8 +7,8 @@ experiment, where the prior degenerates to point masses).
 import tensorflow as tf
 
 from keras_models.conversation_model import ConversationModel
-from keras_models.layers import GaussianHead
 from keras_models.inference import teacher_inputs
+from keras_models.layers import GaussianHead
 from keras_models.layers.gaussian import gaussian_kl, log_density, sample
 
 

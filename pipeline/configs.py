@@ -8,11 +8,9 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
-
 from official.modeling.hyperparams import base_config, params_dict
 
 from preprocessing.cli import ToolError, closest
-
 from preprocessing.limits import DEFAULT_LENGTH_ALPHA, decoding_problems
 
 

@@ -29,18 +29,22 @@ import time
 
 import tensorflow as tf
 
-from keras_models.decoding import (DEFAULT_LENGTH_ALPHA, MAX_RESPONSE_TOKENS, converse,
-                                   generate, respond)
-from preprocessing import cli
+from keras_models.decoding import (
+    DEFAULT_LENGTH_ALPHA,
+    MAX_RESPONSE_TOKENS,
+    converse,
+    generate,
+    respond,
+)
 from pipeline import data
 from pipeline.evaluation import eval_files, likelihood, metrics
-from pipeline.evaluation.reference_responders import (RESPONDERS, ReferenceResponders,
-                                                     training_pairs)
+from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
 from pipeline.training import run_record
+from preprocessing import cli
+from preprocessing.codec import ids_to_text
 from preprocessing.files import write_json_atomic, write_text_atomic
 from preprocessing.limits import decoding_problems
-from preprocessing.codec import ids_to_text
 
 log = logging.getLogger("dialogvae")
 MODES = ("greedy", "beam", "sample")

@@ -27,8 +27,8 @@ from pipeline import data
 from pipeline.restore import load_run
 from preprocessing import cli
 from preprocessing.codec import ids_to_text
-from preprocessing.files import write_json_atomic
 from preprocessing.constants import PAD_ID
+from preprocessing.files import write_json_atomic
 
 
 def opening(run, text, split="test"):

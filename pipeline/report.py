@@ -19,8 +19,8 @@ from collections import defaultdict
 import yaml
 
 from pipeline import configs
-from preprocessing import cli
 from pipeline.evaluation import eval_files
+from preprocessing import cli
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
 REFERENCE_NAMES = {"constant": "*constant reply*", "random_gold": "*random gold reply*",

@@ -11,11 +11,17 @@ import yaml
 
 from pipeline import configs, data
 from pipeline.training.factory import compile_model
-from pipeline.training.run_record import load as load_record, resolve_data_dir
+from pipeline.training.run_record import load as load_record
+from pipeline.training.run_record import resolve_data_dir
 from preprocessing.cli import ToolError
 from preprocessing.codec import Codec
-from preprocessing.constants import (CO_SLICE_WORDS, EOS_ID, MAX_UTTERANCE_WORDS, VOCAB_FILE,
-                                     load_vocab)
+from preprocessing.constants import (
+    CO_SLICE_WORDS,
+    EOS_ID,
+    MAX_UTTERANCE_WORDS,
+    VOCAB_FILE,
+    load_vocab,
+)
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}

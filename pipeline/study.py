@@ -29,12 +29,12 @@ import time
 
 import yaml
 
-from preprocessing import cli
 from pipeline import configs, data
-from preprocessing.files import read_json, write_json_atomic
 from pipeline.studies import report as study_report
 from pipeline.studies.seeds import seed_dir
+from preprocessing import cli
 from preprocessing.constants import CO_SLICE_WORDS
+from preprocessing.files import read_json, write_json_atomic
 
 log = logging.getLogger("dialogvae")
 STATE_FILE = "study.json"

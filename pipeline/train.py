@@ -14,12 +14,12 @@ import keras
 import tensorflow as tf
 import yaml
 
-from preprocessing import cli
 from pipeline import configs, data
 from pipeline.training import callbacks as callbacks_lib
 from pipeline.training import distribute, run_record
 from pipeline.training.budget import check_against_data, check_budget, planned_steps
 from pipeline.training.factory import compile_model, learning_rate
+from preprocessing import cli
 
 log = logging.getLogger("dialogvae")
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}  # --progress -> Keras's verbose

@@ -22,16 +22,20 @@ The price: what feeds a side input and also other transforms is computed twice.
 import collections
 import dataclasses
 
+import apache_beam
 from apache_beam import DoFn, TaggedOutput, pvalue
 from apache_beam.pipeline import PipelineVisitor
-from apache_beam.runners.common import (DoFnContext, DoFnInvoker, DoFnSignature, Receiver,
-                                        _OutputHandler)
+from apache_beam.runners.common import (
+    DoFnContext,
+    DoFnInvoker,
+    DoFnSignature,
+    Receiver,
+    _OutputHandler,
+)
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import transform_evaluator as evaluator
 from apache_beam.transforms.sideinputs import SideInputMap
 from apache_beam.utils.windowed_value import WindowedValue
-
-import apache_beam
 
 
 class _Collector(Receiver):

@@ -12,8 +12,8 @@ import tempfile
 import urllib.request
 import zipfile
 
-from preprocessing.files import sha256
 from preprocessing.corpora.common import InputError
+from preprocessing.files import sha256
 
 DAILYDIALOG_URL = "http://yanran.li/files/ijcnlp_dailydialog.zip"
 # SHA-256 of the official split files (as listed in the corpus's SOURCE.md).

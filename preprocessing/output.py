@@ -44,7 +44,8 @@ def prepare_output(output, manifest, overwrite=False):
         previous = _read_json(manifest_path)
         if previous != manifest:
             raise InputError(
-                f"--output {output!r} already holds a different run: {describe_difference(previous, manifest)}; "
+                f"--output {output!r} already holds a different run: "
+                f"{describe_difference(previous, manifest)}; "
                 f"pass another --output, or --overwrite to replace it")
     staging = os.path.join(output, STAGING)
     shutil.rmtree(staging, ignore_errors=True)  # leftovers of a crashed run

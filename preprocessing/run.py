@@ -17,16 +17,21 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-from preprocessing import beam_worker, cli
-from preprocessing import corpora, datasets, output as output_lib
+from preprocessing import beam_worker, cli, corpora, datasets
+from preprocessing import output as output_lib
+from preprocessing.constants import CO_SLICE_WORDS, MAX_UTTERANCE_WORDS, VOCAB_FILE
 from preprocessing.corpora.common import REJECTED, InputError
 from preprocessing.records import SPLITS
 from preprocessing.slicing import check_slice_options
 from preprocessing.splits import DEFAULT_RATIOS, parse_ratios
 from preprocessing.transforms import (
-    METRICS_NAMESPACE, AssignSplit, DropDuplicateIds, EncodeAndSlice, SumCounts,
-    TokenizeDialogues)
-from preprocessing.constants import CO_SLICE_WORDS, MAX_UTTERANCE_WORDS, VOCAB_FILE
+    METRICS_NAMESPACE,
+    AssignSplit,
+    DropDuplicateIds,
+    EncodeAndSlice,
+    SumCounts,
+    TokenizeDialogues,
+)
 from preprocessing.vocab import BuildVocabulary
 
 FORMAT_VERSION = 1

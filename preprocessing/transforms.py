@@ -10,10 +10,10 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from preprocessing import splits as splits_lib
+from preprocessing.constants import UNK_ID
 from preprocessing.corpora.common import REJECTED, reject
 from preprocessing.records import Reason, TokenizedDialogue
 from preprocessing.slicing import slice_bounds
-from preprocessing.constants import UNK_ID
 
 METRICS_NAMESPACE = "dialogvae"
 STATS = "stats"

@@ -120,7 +120,8 @@ class GrpcClient:
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ServingError(f"{where}: no answer within {self.timeout} s") from e
             raise ServingError(f"{where}: {code.name}: {e.details()}") from e
-        return {name: decode_outputs(tf.make_ndarray(proto)) for name, proto in reply.outputs.items()}
+        return {name: decode_outputs(tf.make_ndarray(proto))
+                for name, proto in reply.outputs.items()}
 
     def close(self):
         self.channel.close()

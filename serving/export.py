@@ -22,7 +22,8 @@ the server. Signatures (a context is a row of a [batch, turns] string tensor, pa
 Scores are log-probabilities in nats. Inputs are bounded: only the last `--max_turns`
 non-empty turns are kept, utterances are cut to the word cap the training data was
 preprocessed with (`--max_utterance_words` of `preprocessing.run`, 30 by default; read
-from the run) and 2,000 characters before tokenising, responses to that cap + </s>, invalid UTF-8 becomes U+FFFD, and an empty context gives an empty response
+from the run) and 2,000 characters before tokenising, responses to that cap + </s>,
+invalid UTF-8 becomes U+FFFD, and an empty context gives an empty response
 with score 0. The export is traced on the CPU (a graph traced on a GPU holds cuDNN kernels
 a CPU server cannot run); the module tracks the variables themselves, not the Keras model,
 so TF Serving's session-based C++ loader can restore them. Versions are integers under
@@ -37,9 +38,9 @@ import tensorflow as tf
 from keras_models.decoding import append_utterance, beam_decode, greedy_decode, sample_decode
 from preprocessing import cli
 from preprocessing.codec import lookup_table
-from serving import model_card
 from preprocessing.constants import EOS_ID, PAD_ID
 from preprocessing.limits import MAX_BEAM, MAX_SAMPLES
+from serving import model_card
 
 CHARS_PER_WORD = 70  # the character cap before tokenising: 2,100 for 30 words
 WARMUP_FILE = "tf_serving_warmup_requests"

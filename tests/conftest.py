@@ -27,6 +27,7 @@ def trained_runs(small_data, tmp_path_factory):
     """Tiny HRED, VHCR and CO+SS models trained a few steps each by `pipeline.train`."""
     import subprocess
     import sys
+
     from tests.helpers import REPO_ROOT, TINY_OVERRIDE
     root = tmp_path_factory.mktemp("runs")
     override = (TINY_OVERRIDE + ",data.batch_size=8,data.shuffle_buffer=50,train.epochs=1,"

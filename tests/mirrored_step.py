@@ -13,7 +13,6 @@ from pipeline.training import distribute  # noqa: E402
 
 distribute.split_cpu(2)
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 

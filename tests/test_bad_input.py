@@ -191,6 +191,7 @@ def test_a_killed_preprocessing_job_leaves_no_worker(tmp_path):
     import subprocess
     import sys
     import time
+
     from tests.helpers import REPO_ROOT, real_or_synthetic_root, small_raw_dailydialog
     raw = small_raw_dailydialog(tmp_path, real_or_synthetic_root(), (3000, 40, 40))
     job = subprocess.Popen([sys.executable, "-m", "preprocessing.run", "--corpus",

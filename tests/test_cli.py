@@ -18,6 +18,7 @@ TOOLS = [("preprocessing.run", []), ("pipeline.train", []), ("pipeline.evaluate"
 
 def test_every_console_script_is_listed_here():
     import os
+
     from tests.helpers import REPO_ROOT
     setup = open(os.path.join(REPO_ROOT, "setup.py"), encoding="utf-8").read()
     scripts = {line.split("=")[1].split(":")[0] for line in setup.splitlines()

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from keras_models import build_model
-from keras_models.collaborative import AE, CVAE, JOINT
+from keras_models.collaborative import AE, CVAE
 from keras_models.optimizers import FusedAdam
 from pipeline import configs, data
 from pipeline.training import callbacks

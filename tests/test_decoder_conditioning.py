@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models import build_model
 from keras_models.decoding import beam_decode, greedy_decode, sample_decode
-from keras_models.optimizers import FusedAdam
 from pipeline import configs
+from pipeline.training import factory
 from tests.helpers import TINY_MODEL
 
 BATCH = {"utterances": tf.constant([[[4, 20, 45, 3], [5, 33, 3, 0], [59, 3, 0, 0]]] * 4)}
@@ -14,11 +13,8 @@ BATCH = {"utterances": tf.constant([[[4, 20, 45, 3], [5, 33, 3, 0], [59, 3, 0, 0
 
 def tiny(preset, **model):
     config = configs.make_config(preset)
-    config.override({"model": {**TINY_MODEL, **model}})
-    model = build_model(config.model, 60)
-    model.build_from_batch(BATCH)
-    model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(0.01)))
-    return model
+    config.override({"model": {**TINY_MODEL, **model}, "train": {"learning_rate": 0.01}})
+    return factory.compile_model(config, 60, BATCH)
 
 
 @pytest.mark.parametrize("preset", ["hred", "vhcr_ud", "co_ss"])
@@ -52,5 +48,6 @@ def test_every_step_conditioning_reaches_each_step_and_decodes(preset):
 
 
 def test_unknown_conditioning_is_refused():
-    with pytest.raises(ValueError, match="decoder_conditioning 'sideways'"):
+    with pytest.raises(configs.ConfigError,
+                       match="model.decoder_conditioning='sideways' must be one of"):
         tiny("hred", decoder_conditioning="sideways")

@@ -6,8 +6,13 @@ import pytest
 import tensorflow as tf
 
 from keras_models import build_model
-from keras_models.decoding import (append_utterance, beam_decode, greedy_decode,
-                                   response_lengths, sample_decode)
+from keras_models.decoding import (
+    append_utterance,
+    beam_decode,
+    greedy_decode,
+    response_lengths,
+    sample_decode,
+)
 from pipeline import configs
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 

@@ -67,7 +67,7 @@ def test_two_local_workers_train_with_multi_worker_mirrored(small_data, tmp_path
         assert "3/3" in output and "val_nll_bound" in output
     # Metrics are synchronised across the workers: both print the same epoch line.
     def metrics(output):
-        line = next(l for l in output.splitlines() if l.startswith("3/3"))
+        line = next(x for x in output.splitlines() if x.startswith("3/3"))
         fields = dict(f.split(": ", 1) for f in line.split(" - ") if ": " in f)
         return {k: fields[k] for k in ("loss", "nll", "kl_utt", "kl_conv", "val_nll_bound")}
     assert metrics(outputs[0]) == metrics(outputs[1])

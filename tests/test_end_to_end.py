@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from preprocessing import run, schema, text
-from preprocessing.corpora.dailydialog import find_split_files, parse_line
 from preprocessing.constants import SPECIAL_TOKENS, UNK, load_vocab
+from preprocessing.corpora.dailydialog import find_split_files, parse_line
 from tests.helpers import corpus_path
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]  # the real corpora, whole jobs

@@ -4,8 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.evaluation.metrics import (WordVectors, bleu, distinct_n, embedding_scores,
-                              load_word_vectors)
+from pipeline.evaluation.metrics import (
+    WordVectors,
+    bleu,
+    distinct_n,
+    embedding_scores,
+    load_word_vectors,
+)
 
 R2 = 1 / math.sqrt(2)  # 0.70711
 
@@ -192,7 +197,11 @@ def test_punctuation_and_contractions_change_the_scores_by_hand():
 
 
 def test_reference_responders_on_a_toy_corpus():
-    from pipeline.evaluation.reference_responders import ReferenceResponders, derangement, training_pairs
+    from pipeline.evaluation.reference_responders import (
+        ReferenceResponders,
+        derangement,
+        training_pairs,
+    )
     train = [["how are you ?", "fine , thanks .", "good ."],
              ["where do you live ?", "in paris .", "nice ."],
              ["hello", "good ."]]

@@ -7,7 +7,13 @@ import pytest
 from apache_beam.io.filesystem import FileMetadata, MatchResult
 from apache_beam.io.localfilesystem import LocalFileSystem
 
-from preprocessing.corpora import ReadCornell, ReadDailyDialog, ReadJsonl, ReadSwitchboard, ReadUbuntu
+from preprocessing.corpora import (
+    ReadCornell,
+    ReadDailyDialog,
+    ReadJsonl,
+    ReadSwitchboard,
+    ReadUbuntu,
+)
 from preprocessing.corpora.common import InputError, split_from_filename
 from preprocessing.corpora.dailydialog import parse_line
 from preprocessing.corpora.ubuntu import merge_turns

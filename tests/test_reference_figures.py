@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from pipeline.evaluation import metrics
 from pipeline.evaluate import response_metrics
+from pipeline.evaluation import metrics
 from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from preprocessing.text import tokenize_batch
 from tests.helpers import corpus_path

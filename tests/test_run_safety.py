@@ -206,6 +206,7 @@ def test_unknown_preprocessing_flags_and_runners_exit_2(tmp_path, capsys):
 
 def test_runtime_and_decoding_sections_are_saved_and_honoured_on_reload(small_data, tmp_path):
     import yaml
+
     from pipeline.restore import load_run
     model_dir = str(tmp_path / "run")
     made = train_run(small_data, model_dir, "hred",

@@ -15,8 +15,8 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
 from keras_models.decoding import greedy_decode
-from preprocessing.codec import ids_to_text
 from pipeline.restore import load_run
+from preprocessing.codec import ids_to_text
 from serving import chat, client, export
 from tests.helpers import REPO_ROOT
 
@@ -109,9 +109,13 @@ def test_each_export_carries_a_model_card(trained_runs, exports):
 
 def test_export_applies_the_word_cap_the_data_was_made_with(small_data, tmp_path):
     """Data preprocessed with --max_utterance_words 6 is trained and served at 6 words."""
-    from tests.helpers import (IN_MEMORY_ARGS, TINY_OVERRIDE, real_or_synthetic_root,
-                               small_raw_dailydialog)
     from preprocessing import run
+    from tests.helpers import (
+        IN_MEMORY_ARGS,
+        TINY_OVERRIDE,
+        real_or_synthetic_root,
+        small_raw_dailydialog,
+    )
     data = str(tmp_path / "data")
     run.run(["--corpus", "dailydialog", "--input",
              small_raw_dailydialog(tmp_path, real_or_synthetic_root()),

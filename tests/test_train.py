@@ -180,6 +180,7 @@ def test_early_stopping_never_fires_before_the_objective_settles(tmp_path):
     """Patience counts validations only from train.early_stopping_start_step (the end of
     the KL ramp and scheduled sampling) on; the best checkpoint likewise."""
     import tensorflow as tf
+
     from pipeline.training import callbacks
 
     class Run:  # what the callbacks read of a model
@@ -261,6 +262,7 @@ def test_a_model_dir_that_is_a_file_is_one_line(small_data, tmp_path, capsys):
 
 def test_an_interrupted_checkpoint_or_log_write_keeps_the_previous_file(tmp_path, monkeypatch):
     import csv as csv_lib
+
     from pipeline.training import callbacks
     best = tmp_path / "checkpoints" / "best.weights.h5"
     best.parent.mkdir()

@@ -5,3 +5,6 @@ from keras_models.layers.encoders import ContextEncoder, ConversationEncoder, Ut
 from keras_models.layers.gaussian import GaussianHead
 from keras_models.layers.generator import LatentGenerator
 from keras_models.layers.regularizers import UtteranceDrop, word_drop
+
+__all__ = ["BagOfWords", "UtteranceDecoder", "ContextEncoder", "ConversationEncoder",
+           "UtteranceEncoder", "GaussianHead", "LatentGenerator", "UtteranceDrop", "word_drop"]

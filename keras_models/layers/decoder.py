@@ -14,7 +14,6 @@ decoding state then carries the condition beside the GRU state ([h, condition]),
 greedy, sampling and beam search, which only pass the state along, need no change.
 """
 import keras
-
 import tensorflow as tf
 
 from keras_models.layers.adaptive_softmax import AdaptiveSoftmax

@@ -148,7 +148,8 @@ def _check_aligned(references, responses):
 def embedding_scores(references, responses, vectors):
     """Average, Greedy and Extrema embedding scores over aligned (reference, response) pairs.
 
-    Only `embedding_words` are scored; words without a vector are skipped. A reference with no vectors cannot be judged, so its
+    Only `embedding_words` are scored; words without a vector are skipped. A reference
+    with no vectors cannot be judged, so its
     pair is left out; a response with no vectors (e.g. empty) is a failure, so it scores 0.
     """
     _check_aligned(references, responses)

@@ -192,7 +192,8 @@ def vhcr_ratio_falls(rows):
     return (_verdict(falls),
             f"{text}; held if the end is below the start, below {VANISHED_SHARE:.0%} of "
             f"the peak and below {POINT_MASSES} (\"falls to zero\": the priors' own "
-            "variance smaller than the spread of their means, towards point masses)" + (f" (for reference, with the context in the decoder: {beside})"
+            "variance smaller than the spread of their means, towards point masses)"
+            + (f" (for reference, with the context in the decoder: {beside})"
                           if beside else ""), "prior_variance_ratio.png")
 
 
@@ -334,7 +335,8 @@ def findings(study, rows):
                 late = [v for _, v in points[len(points) // 2:]]
                 out.append(f"VHCR + u.d.: {label} validation KL over the second half of "
                            f"training stayed between {min(late):.4f} and {max(late):.4f} "
-                           f"nats/word ({'clearly above 0' if min(late) > CLEARLY_ABOVE_ZERO else 'not clearly above 0'}"
+                           f"nats/word ("
+                           f"{'' if min(late) > CLEARLY_ABOVE_ZERO else 'not '}clearly above 0"
                            f", threshold {CLEARLY_ABOVE_ZERO}).")
     gains = [(p, r.lik(p, "context_gain")) for p in rows if r.lik(p, "context_gain") is not None]
     if gains:

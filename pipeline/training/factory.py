@@ -49,6 +49,7 @@ def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
     configured and `vocab` is given (a reload passes none: its weights come from a
     checkpoint). `total_steps` (the planned run) sets the learning-rate schedule; None for
     a reload. The global Keras dtype policy is left as it was."""
+    configs.validate(config)  # a config built in code reaches here without make_config
     previous = keras.mixed_precision.global_policy()
     if config.runtime.mixed_precision != "none":
         keras.mixed_precision.set_global_policy(config.runtime.mixed_precision)

@@ -14,9 +14,8 @@ import subprocess
 import sys
 
 from pipeline import configs
+from preprocessing.constants import MANIFEST, VOCAB_FILE
 from preprocessing.files import read_json, sha256, write_json_atomic
-from preprocessing.constants import MANIFEST
-from preprocessing.constants import VOCAB_FILE
 
 RECORD_FILE = "run_record.json"
 # Options that may differ between the runs of one model_dir: where the data is read from

@@ -10,7 +10,15 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_legacy, is_file, join, read_lines, reject, require_path)
+    InputError,
+    blank_line,
+    decode_legacy,
+    is_file,
+    join,
+    read_lines,
+    reject,
+    require_path,
+)
 from preprocessing.records import Dialogue, Reason
 
 SEPARATOR = " +++$+++ "

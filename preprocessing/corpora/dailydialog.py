@@ -2,7 +2,15 @@
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, decode_utf8, is_file, join, read_lines, rejected, require_path, run_reader)
+    InputError,
+    decode_utf8,
+    is_file,
+    join,
+    read_lines,
+    rejected,
+    require_path,
+    run_reader,
+)
 from preprocessing.records import SPLITS, Dialogue, Rejection
 
 EOU = "__eou__"

@@ -14,8 +14,18 @@ import os
 import apache_beam as beam
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_utf8, find_files, is_folder, read_lines, reject, rejected, require_path, run_reader,
-    split_from_filename)
+    InputError,
+    blank_line,
+    decode_utf8,
+    find_files,
+    is_folder,
+    read_lines,
+    reject,
+    rejected,
+    require_path,
+    run_reader,
+    split_from_filename,
+)
 from preprocessing.records import Dialogue, Reason, Rejection
 
 

@@ -14,8 +14,18 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from preprocessing.corpora.common import (
-    InputError, blank_line, decode_utf8, is_file, is_folder, join, list_files, read_lines, reject,
-    rejected, require_path)
+    InputError,
+    blank_line,
+    decode_utf8,
+    is_file,
+    is_folder,
+    join,
+    list_files,
+    read_lines,
+    reject,
+    rejected,
+    require_path,
+)
 from preprocessing.records import TEST, TRAIN, VALIDATION, Dialogue, Reason, Rejection
 
 CSV_HEADER = ["folder", "dialogueID", "date", "from", "to", "text"]
