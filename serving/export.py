@@ -237,6 +237,14 @@ def check_export_base(export_base):
         raise ValueError(f"--export_base {export_base} is a version folder; give the "
                          f"model's folder above it (--export_base {parent}): versions are "
                          "numbered under it")
+    # A file (or a file above) where the folder goes: refused here, with its path, not by
+    # TensorFlow's file layer half way through writing the SavedModel.
+    existing = os.path.abspath(export_base)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"--export_base {export_base}: {existing} is a file, not a folder; "
+                         "give a folder for the model's versions")
 
 
 def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None,

@@ -223,6 +223,12 @@ def _setup_lines(name, study, state, rows):
     return lines
 
 
+def total_kl(likelihood):
+    """The KL per word of every latent (z_utt or CO's e, plus VHCR's z_conv), or None."""
+    parts = [likelihood.get(k) for k in ("kl_utt", "kl_conv") if likelihood.get(k) is not None]
+    return sum(parts) if parts else None
+
+
 def _row_lines(study, state, loaded):
     """One line per seed of each row: schedules, optimum, convergence, time, test bound."""
     lines = []
@@ -245,15 +251,15 @@ def _row_lines(study, state, loaded):
                 f"{seconds} |" if best else
                 f"| {label} | {seed} | - | - | {start} | - | - | {converged} | {seconds} |")
     lines += ["", "Test bound per seed (" + ("per slice" if study.paper == "co" else
-                                              "per word") + ") and KL:", "",
+                                              "per word") + ") and the KL of every latent "
+              "(per word):", "",
               "| row | " + " | ".join(f"seed {k}" for k in range(1, 1 + max(
                   len(v) for v in loaded.values()))) + " | mean | spread (max - min) |",
               "|---|" + "---:|" * (2 + max(len(v) for v in loaded.values()))]
     width = max(len(v) for v in loaded.values())
     for preset, seed_rows in loaded.items():
         values = [row["evaluation"]["likelihood"].get(key) for row in seed_rows]
-        kls = [row["evaluation"]["likelihood"].get("kl_per_word", row["evaluation"][
-            "likelihood"].get("kl_utt")) for row in seed_rows]
+        kls = [total_kl(row["evaluation"]["likelihood"]) for row in seed_rows]
         cells = [f"{v:.4f} (KL {k:.4f})" if v is not None and k is not None else "-"
                  for v, k in zip(values, kls)] + ["-"] * (width - len(values))
         numbers = [v for v in values if v is not None]
