@@ -287,3 +287,35 @@ def test_figure_claims_are_judged_on_the_figure_rows():
     assert "0.0600 at the end (below half its peak)" in verdict["evidence"]
     assert study_claims.judge(vhcr, {"vhcr_ud": paper_like["vhcr_ud"]}, papers)[1][
         "verdict"] == "not measurable"  # VHRED + u.d. not run
+
+
+def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
+    from pipeline.studies import seeds as study_seeds
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    papers = {"vhcr_paper": {"qualitative_claims": [
+        "HRED has the lowest NLL; latent models have higher bounds",
+        "VHCR uses both latents (z_conv and z_utt KL both clearly above zero)"]}}
+
+    def row(nll, reason, kl=(0.0, 0.0)):
+        return {"evaluation": {"likelihood": {"nll_bound": nll, "kl_conv": kl[0],
+                                              "kl_utt": kl[1]}, "responses": {}},
+                "curve": {}, "config": {}, "finished": {"reason": reason}}
+    loaded = {"hred": [row(3.0, "early stopping")], "vhred": [row(3.1, "early stopping")],
+              "vhcr_ud": [row(3.2, "all planned steps", (0.0004, 0.0004))]}
+    mean, _ = study_seeds.views(loaded)
+    claims = study_claims.judge(vhcr, mean, papers)
+    for claim in claims:
+        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
+    study_seeds.unfinished_verdicts(claims, lambda v: study_claims.judge(vhcr, v, papers),
+                                    mean, loaded)
+    # Both claims read VHCR + u.d. (the ordering lists it; the KL claim is about it).
+    assert [c["verdict"] for c in claims] == ["not measurable", "not measurable"]
+    assert claims[1]["verdict_unconverged"] == "not held"
+    assert claims[1]["evidence"].startswith("vhcr_ud did not converge")
+    loaded["vhcr_ud"][0]["finished"]["reason"] = "early stopping"
+    claims = study_claims.judge(vhcr, mean, papers)
+    for claim in claims:
+        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
+    study_seeds.unfinished_verdicts(claims, lambda v: study_claims.judge(vhcr, v, papers),
+                                    mean, loaded)
+    assert [c["verdict"] for c in claims] == ["held", "not held"]

@@ -361,11 +361,13 @@ def write(name, study, state, runs_dir, out_dir, rows):
     seed_claims = [study_claims.judge(study, view, paper_numbers) for view in per_seed]
     for i, claim in enumerate(claims):
         on_seeds = [view[i]["verdict"] for view in seed_claims]
-        claim["verdict_on_mean"] = claim["verdict"]
+        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
         claim["verdict_per_seed"] = on_seeds
         claim["verdict"], note = study_seeds.combine_verdicts(claim["verdict"], on_seeds)
         if note:
             claim["evidence"] += f" [{note}]"
+    study_seeds.unfinished_verdicts(
+        claims, lambda view: study_claims.judge(study, view, paper_numbers), mean, loaded)
     findings = study_claims.findings(study, mean)
     results = {"study": name, "paper": study.paper, "dataset": study.dataset,
                "plan": state["plan"],

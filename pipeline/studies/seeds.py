@@ -94,6 +94,35 @@ def combine_verdicts(on_mean, on_seeds):
     return verdict, note
 
 
+def converged(seed_rows):
+    """Whether every seed of a row ended by early stopping (not at the step cap)."""
+    return all((r.get("finished") or {}).get("reason") == "early stopping"
+               for r in seed_rows)
+
+
+def unfinished_verdicts(claims, judge, mean, loaded):
+    """Marks "not measurable" every claim whose verdict rests on a row that did not
+    converge: a verdict counts only from models that finished learning. A claim uses a
+    row if judging it without that row changes its verdict or evidence."""
+    unfinished = {p for p, seeds in loaded.items() if not converged(seeds)}
+    if not unfinished:
+        return claims
+    without = {p: judge({q: r for q, r in mean.items() if q != p}) for p in unfinished}
+    for i, claim in enumerate(claims):
+        if claim["verdict"] == NOT_MEASURABLE:
+            continue
+        used = sorted(p for p in unfinished if
+                      (without[p][i]["verdict"], without[p][i]["evidence"]) !=
+                      (claim["verdict_on_mean"], claim["evidence_on_mean"]))
+        if used:
+            claim["verdict_unconverged"] = claim["verdict"]
+            claim["verdict"] = NOT_MEASURABLE
+            claim["evidence"] = (f"{', '.join(used)} did not converge (reached the step cap), "
+                                 f"so no verdict; measured as it stands: "
+                                 f"{claim['verdict_unconverged']}: " + claim["evidence"])
+    return claims
+
+
 def steps_to_optimum(curve, start_step=0, column="val_nll_bound"):
     """(global step, value) of the best validation bound from `start_step` on, or None."""
     points = [(s, v) for s, v in zip(curve.get("global_step", []), curve.get(column, []))
