@@ -303,19 +303,19 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
     loaded = {"hred": [row(3.0, "early stopping")], "vhred": [row(3.1, "early stopping")],
               "vhcr_ud": [row(3.2, "all planned steps", (0.0004, 0.0004))]}
     mean, _ = study_seeds.views(loaded)
-    claims = study_claims.judge(vhcr, mean, papers)
-    for claim in claims:
-        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
-    study_seeds.unfinished_verdicts(claims, lambda v: study_claims.judge(vhcr, v, papers),
-                                    mean, loaded)
+
+    def judged():
+        claims = study_claims.judge(vhcr, mean, papers)
+        for claim in claims:
+            claim["verdict_on_mean"] = claim["verdict"]
+            claim["evidence_on_mean"] = claim["evidence"]
+        return study_seeds.unfinished_verdicts(
+            claims, lambda v: study_claims.judge(vhcr, v, papers), mean, loaded)
+    claims = judged()
     # Both claims read VHCR + u.d. (the ordering lists it; the KL claim is about it).
     assert [c["verdict"] for c in claims] == ["not measurable", "not measurable"]
     assert claims[1]["verdict_unconverged"] == "not held"
     assert claims[1]["evidence"].startswith("vhcr_ud did not converge")
     loaded["vhcr_ud"][0]["finished"]["reason"] = "early stopping"
-    claims = study_claims.judge(vhcr, mean, papers)
-    for claim in claims:
-        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
-    study_seeds.unfinished_verdicts(claims, lambda v: study_claims.judge(vhcr, v, papers),
-                                    mean, loaded)
+    claims = judged()
     assert [c["verdict"] for c in claims] == ["held", "not held"]
