@@ -18,7 +18,9 @@ measurable), `results.json` (every number) and PNG figures. Models, logs and che
 stay in `--runs_dir` (runs/study/NAME/PRESET/seedN): never in results/.
 
 Rerunning the same command resumes: finished rows are skipped, an interrupted row resumes
-from its last backup. A study is refused when rerun with another scale or budget.
+from its last backup. A study is refused when rerun with another scale or budget, except
+that a seed which reached an older, lower step cap trains further to the current one
+(from its run folder's last backup where it has one).
 """
 import dataclasses
 import logging
@@ -103,7 +105,8 @@ class ReducedScale:
     every row and both CO optimizers; the whole validation split every `validate_every`
     steps; early stopping after `patience` validations without a better bound, armed only
     once the KL ramp and scheduled sampling have ended; a row still improving at
-    `max_steps` is reported "not converged". Schedules in data epochs, not scaled from
+    `max_epochs` data epochs (the VHCR authors' run length) is reported "not converged".
+    Schedules in data epochs, not scaled from
     the paper's step counts: a KL ramp of `kl_ramp_epochs`, CO phases of `co_phase_steps`
     (many AE/CVAE alternations), scheduled sampling over `ss_ae_phases` AE phases. Free
     bits per dimension scaled by paper latent size / ours, so FB reserves what it
@@ -117,7 +120,7 @@ class ReducedScale:
     warmup_steps: int = 200
     validate_every: int = 200
     patience: int = 4
-    max_steps: int = 6000
+    max_epochs: int = 30
     kl_ramp_epochs: float = 4.0
     co_phase_steps: int = 100
     ss_ae_phases: int = 8
@@ -146,7 +149,7 @@ def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=N
     _, paper_steps = planned_steps(config, stats)
     data_epoch = max(1, stats["splits"]["train"]["slices"] // study.small_batch)
     steps_per_epoch = steps_per_epoch or SMALL.validate_every
-    epochs = epochs or SMALL.max_steps // steps_per_epoch
+    epochs = epochs or -(-SMALL.max_epochs * data_epoch // steps_per_epoch)
     model = dict(SMALL.model)
     model["softmax_cutoffs"] = (list(SMALL.softmax_cutoffs)
                                 if vocab_size > 1.5 * SMALL.softmax_cutoffs[-1] else [])
@@ -267,6 +270,21 @@ def run_logged(command, log_path, what):
                          f"{log_path}:\n{tail}")
 
 
+def reopen_if_capped(seed_state, kept_dir, cap):
+    """A finished seed that stopped at an older, lower step cap is trained further to `cap`:
+    its stages are cleared (its training time kept) and True returned. A seed stopped early, or
+    at this cap, stays finished."""
+    ended = study_report.kept_ending(kept_dir) or {}
+    if ended.get("reason") != "all planned steps" or ended.get("step", cap) >= cap:
+        return False
+    log.info("seed kept in %s reached the old cap of %d steps; training further, to %d",
+             kept_dir, ended["step"], cap)
+    spent = seed_state.get("train_seconds", 0)
+    seed_state.clear()
+    seed_state["earlier_train_seconds"] = spent
+    return True
+
+
 def run_row(study, preset, config, run_dir, eval_options, row_state, save):
     """Trains and evaluates one seed of a row, skipping the stages `row_state` records as
     done: the evaluation of the model, for a row with utterance drop also the authors'
@@ -283,7 +301,8 @@ def run_row(study, preset, config, run_dir, eval_options, row_state, save):
                     "--data", config.data.data_dir, "--model_dir", run_dir,
                     "--config_file", config_path, "--progress", "epoch"], log_path,
                    f"training {preset}")
-        row_state["train_seconds"] = round(time.time() - start, 1)  # this process's part
+        row_state["train_seconds"] = round(  # this process's part, and any earlier cap's
+            time.time() - start + row_state.pop("earlier_train_seconds", 0), 1)
         save()
     stages = [("eval_seconds", [python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
                                 *eval_options], f"evaluating {preset}")]
@@ -362,18 +381,18 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
                           "paper_config": paper.as_dict()})
         for seed in range(1, study.seeds_of(preset, seeds) + 1):
             seed_state = row_state.setdefault("seeds", {}).setdefault(str(seed), {})
-            if seed_state.get("done"):
-                log.info("%s seed %d: finished, skipped", preset, seed)
-                continue
             seeded = configs.ExperimentConfig(config.as_dict())
             seeded.override({"train": {"seed": seed}})
-            log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale,
-                     planned_steps(seeded, stats)[1])
+            cap = planned_steps(seeded, stats)[1]
+            kept_dir = seed_dir(os.path.join(out_dir, "rows"), preset, seed)
+            if seed_state.get("done") and not reopen_if_capped(seed_state, kept_dir, cap):
+                log.info("%s seed %d: finished, skipped", preset, seed)
+                continue
+            log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale, cap)
             run_dir = seed_dir(runs_dir, preset, seed)
             run_row(study, preset, seeded, run_dir, eval_options_for(study, max_examples),
                     seed_state, lambda: save_state(out_dir, state))
-            study_report.keep_row(run_dir, seed_dir(os.path.join(out_dir, "rows"), preset,
-                                                    seed))
+            study_report.keep_row(run_dir, kept_dir)
             seed_state["done"] = True
             save_state(out_dir, state)
     save_state(out_dir, state)

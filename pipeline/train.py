@@ -70,6 +70,11 @@ def restore_backup(model, backup_dir):
     return step
 
 
+def write_config(model_dir, config):
+    with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
+        yaml.safe_dump(config.as_dict(), f, sort_keys=False)
+
+
 def start_run_dir(config, model_dir, preset, argv=None):
     """Checks `model_dir` against this run before anything is written there: a new run
     gets its record, config.yaml and vocab.txt; the same run continues untouched; another
@@ -80,11 +85,29 @@ def start_run_dir(config, model_dir, preset, argv=None):
     if old is not None:
         return old
     os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
-        yaml.safe_dump(config.as_dict(), f, sort_keys=False)
+    write_config(model_dir, config)
     shutil.copy(os.path.join(config.data.data_dir, "vocab.txt"),
                 os.path.join(model_dir, "vocab.txt"))
     run_record.save(model_dir, record)
+    return record
+
+
+def train_further(model_dir, record, config, total_steps):
+    """A run that used all its planned steps and is now given more epochs (the same run
+    otherwise: `run_record.extends`) continues from its last backup; the record keeps
+    where each earlier plan ended. A run stopped early stays finished."""
+    done = record.get("finished")
+    if not (done and done["reason"] == "all planned steps" and done["step"] < total_steps
+            and run_record.extends(record, {"config": config.as_dict()})):
+        return record
+    log.info("%s used its %d planned steps; training further, to %d", model_dir,
+             done["step"], total_steps)
+    record = dict(record, config=config.as_dict(), finished=None,
+                  extended=[*record.get("extended", []),
+                            {"step": done["step"], "epochs": record["config"]["train"][
+                                "epochs"]}])
+    run_record.save(model_dir, record)
+    write_config(model_dir, config)
     return record
 
 
@@ -110,10 +133,13 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
     check_budget(config, total_steps)
     learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
     record = start_run_dir(config, model_dir, preset, argv)
+    record = train_further(model_dir, record, config, total_steps)
     if record.get("finished"):
         done = record["finished"]
         print(f"{model_dir} is finished ({done['reason']} at step {done['step']} of "
-              f"{total_steps}); nothing to do. To train further, start a new --model_dir.")
+              f"{total_steps}); nothing to do. To train further, start a new --model_dir (a run "
+              "that used all its steps at a constant learning rate continues when given more "
+              "train.epochs).")
         return None, None
 
     keras.utils.set_random_seed(config.train.seed)

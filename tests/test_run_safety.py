@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import train
+from pipeline.training import run_record
 from serving import client, export
 from tests.helpers import REPO_ROOT, TINY_OVERRIDE
 
@@ -67,6 +68,29 @@ def test_rerunning_a_finished_run_changes_nothing(small_data, finished_run):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "is finished (all planned steps at step 6 of 6); nothing to do" in result.stdout
     assert snapshot(finished_run) == before
+
+
+def test_a_run_that_used_its_steps_trains_further_when_given_more_epochs(small_data,
+                                                                        finished_run,
+                                                                        tmp_path):
+    run = str(tmp_path / "run")
+    shutil.copytree(finished_run, run)
+    longer = FAST.replace("train.epochs=2", "train.epochs=3")
+    # Only a schedule that does not read the planned length is the same run made longer.
+    cosine = train_run(small_data, run, "vhcr_ud", longer + ",train.lr_decay=cosine")
+    assert cosine.returncode == 2 and "train.lr_decay: 'constant' there" in cosine.stderr
+    result = train_run(small_data, run, "vhcr_ud", longer)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "used its 6 planned steps; training further, to 9" in result.stderr
+    record = run_record.load(run)
+    assert record["finished"] == {"step": 9, "reason": "all planned steps"}
+    assert record["extended"] == [{"step": 6, "epochs": 2}]
+    assert record["config"]["train"]["epochs"] == 3
+    # The log goes on from the old end: the first 6 steps are not trained again.
+    assert event_steps(os.path.join(run, "logs", "validation"), "epoch_nll_bound") == [
+        3, 6, 9]
+    again = train_run(small_data, run, "vhcr_ud", longer)
+    assert "is finished (all planned steps at step 9 of 9)" in again.stdout
 
 
 def test_another_preset_config_or_vocabulary_is_refused_untouched(small_data, finished_run,

@@ -64,7 +64,9 @@ def test_small_scale_is_the_converged_reduced_scale():
     t = config.train
     assert (t.learning_rate, t.lr_decay, t.warmup_steps, t.validation_steps) == (
         1e-3, "constant", study.SMALL.warmup_steps, 0)
-    assert t.epochs * t.steps_per_epoch == study.SMALL.max_steps
+    # The cap: the VHCR authors' 30 data epochs, in whole validation intervals.
+    cap = t.epochs * t.steps_per_epoch
+    assert cap - t.steps_per_epoch < study.SMALL.max_epochs * data_epoch <= cap
     assert t.early_stopping_patience == study.SMALL.patience
     # About the same words per batch: 64 slices, or 32 whole conversations.
     vhcr, _, _ = study.row_config(study.STUDIES["vhcr_dailydialog"], "vhcr_ud", "d", "small",
@@ -102,6 +104,23 @@ def test_each_paper_rows_use_their_papers_forms():
     assert (kla_bow.model.bow_loss, kla_bow.model.bow_input) == (True, "condition")
     for preset in ("vhcr_ud", "vhred_ud"):
         assert configs.make_config(preset).model.utterance_drop_form == "position"
+
+
+def test_a_seed_that_reached_an_older_lower_cap_trains_further(tmp_path):
+    from preprocessing.files import write_json_atomic
+
+    def kept(reason, step):
+        write_json_atomic(str(tmp_path / "finished.json"),
+                          {"finished": {"step": step, "reason": reason}})
+        return {"train_seconds": 3000.0, "eval_seconds": 100.0, "done": True}
+
+    seed_state = kept("all planned steps", 6000)
+    assert study.reopen_if_capped(seed_state, str(tmp_path), 10600)
+    assert seed_state == {"earlier_train_seconds": 3000.0}  # stages redone, time kept
+    for reason, step in (("all planned steps", 10600), ("early stopping", 4000)):
+        seed_state = kept(reason, step)
+        assert not study.reopen_if_capped(seed_state, str(tmp_path), 10600)
+        assert seed_state["done"]
 
 
 def test_seeds_per_row():

@@ -68,6 +68,11 @@ def keep_row(run_dir, kept_dir):
                        "git_commit": record.get("git_commit")})
 
 
+def kept_ending(kept_dir):
+    """How a kept seed's training ended ({"step", "reason"}), or None."""
+    return (_read(os.path.join(kept_dir, "finished.json")) or {}).get("finished")
+
+
 def load_row(run_dir, kept_dir=None):
     """One seed of a row: its evaluation report (and the one with utterance drop left on,
     if made), training curve, latent-cloud summary and how its training ended; from the
@@ -78,7 +83,7 @@ def load_row(run_dir, kept_dir=None):
                 "curve": training_curve(kept_dir),
                 "latent": _read(kept("latent_summary.json")),
                 "evaluation_udrop": _read(kept("test-udrop.json")),
-                "finished": (_read(kept("finished.json")) or {}).get("finished")}
+                "finished": kept_ending(kept_dir)}
     evaluation = _read(eval_files.report_path(run_dir, "test", "best"))
     if evaluation is None:
         raise FileNotFoundError(f"{run_dir}: no evaluation report, and nothing kept of it "

@@ -5,7 +5,9 @@ The record holds the preset, the resolved config, a fingerprint of the data (voc
 hash, the preprocessing manifest and split sizes), package versions, the git commit when
 there is one, the command and the folder it was run from (where relative data paths
 resolve). A rerun with other data or another config is refused before anything in the
-directory is touched; a finished run says so and changes nothing.
+directory is touched; a finished run says so and changes nothing, except that a run which
+used all its planned steps may be given more epochs (`extends`) when nothing it has
+learnt depends on the number of steps planned (a constant learning rate after warm-up).
 """
 import datetime
 import json
@@ -91,13 +93,26 @@ def _flatten(tree, prefix=""):
     return out
 
 
+def extends(old, new):
+    """Whether `new` is the stored run given more epochs and nothing else: only a schedule
+    that does not read the planned total (constant after warm-up) is the same up to the
+    old end, so a longer cosine or linear run is another run."""
+    before, after = old.get("config", {}).get("train", {}), new["config"]["train"]
+    return (after.get("lr_decay") == before.get("lr_decay") == "constant"
+            and (before.get("epochs") or 0) < (after.get("epochs") or 0))
+
+
 def differences(old, new):
-    """['what: X there, Y now', ...] between a stored record and a new one."""
+    """['what: X there, Y now', ...] between a stored record and a new one; more epochs
+    for a run whose schedule does not read its length (`extends`) are no difference."""
     found = []
     if old.get("preset") != new["preset"]:
         found.append(f"--model: {old.get('preset')} there, {new['preset']} now")
     before, after = _flatten(old.get("config", {})), _flatten(new["config"])
+    growing = ("train.epochs",) if extends(old, new) else ()
     for key in sorted(set(before) | set(after)):
+        if key in growing:
+            continue
         if key not in NOT_COMPARED and before.get(key) != after.get(key):
             found.append(f"{key}: {before.get(key)!r} there, {after.get(key)!r} now")
     for key, value in new["data"].items():
