@@ -38,15 +38,15 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     # One command per entry point (each is also `python -m MODULE`).
     entry_points={"console_scripts": [
-        "dialogvae-preprocess=preprocessing.run:main",
-        "dialogvae-train=pipeline.train:main",
-        "dialogvae-evaluate=pipeline.evaluate:main",
-        "dialogvae-report=pipeline.report:main",
-        "dialogvae-study=pipeline.study:main",
-        "dialogvae-latent=pipeline.latent:main",
-        "dialogvae-human-eval=pipeline.human_eval:main",
-        "dialogvae-export=serving.export:main",
-        "dialogvae-chat=serving.chat:main",
+        "dialogvae-preprocess=preprocessing.tools:preprocess",
+        "dialogvae-train=pipeline.tools:train",
+        "dialogvae-evaluate=pipeline.tools:evaluate",
+        "dialogvae-report=pipeline.tools:report",
+        "dialogvae-study=pipeline.tools:study",
+        "dialogvae-latent=pipeline.tools:latent",
+        "dialogvae-human-eval=pipeline.tools:human_eval",
+        "dialogvae-export=serving.tools:export",
+        "dialogvae-chat=serving.tools:chat",
     ]},
     extras_require={
         # The tests run the preprocessing job on a dask.distributed LocalCluster too.

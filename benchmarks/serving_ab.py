@@ -7,6 +7,11 @@ load: calls alternate A, B / B, A, so drift on a shared or noisy machine falls o
 Prints p50 / p95 / mean in ms of `serving_default` on a 3-turn context, batch 1 and 32;
 asserts nothing.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import argparse
 import os
 import time

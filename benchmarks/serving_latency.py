@@ -13,6 +13,11 @@ projection alone (a [batch, 512] x [512, 20,004] product per token, in one tf.fu
 loop), the memory-bandwidth floor of greedy decoding on this machine. Compare decoders
 across machines or commits by their distance to it, not by their raw milliseconds.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import argparse
 import os
 import tempfile

@@ -14,6 +14,11 @@ models), the language model by exp(total NLL / tokens). Seconds count training o
 `--eval_every` updates (use 250 for the demo's epochs). Prints a table, writes JSON and a
 PNG of the curves. Asserts nothing.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import argparse
 import json
 import math

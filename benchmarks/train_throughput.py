@@ -8,6 +8,11 @@ model's length grouping. Batches are real DailyDialog slices (32 per batch, as t
 authors' reference run);
 create them with `python -m preprocessing.run`. Prints figures; asserts nothing.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import argparse
 import os
 import time

@@ -20,6 +20,11 @@ Writes MODEL_DIR/eval/<checkpoint>/<split>.json, <split>.md, a TSV of id / conte
 response per decoding mode and turn count, and TensorBoard scalars and sample dialogues
 under MODEL_DIR/logs/eval_<split>_<checkpoint>.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import csv
 import hashlib
 import io
@@ -41,7 +46,6 @@ from pipeline.evaluation import eval_files, likelihood, metrics
 from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
 from pipeline.training import run_record
-from preprocessing import cli
 from preprocessing.codec import ids_to_text
 from preprocessing.files import write_json_atomic, write_text_atomic
 from preprocessing.limits import decoding_problems

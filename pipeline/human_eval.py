@@ -21,6 +21,11 @@ Usage:
 
 `export` writes DIR/items.csv (give it to raters) and DIR/key.json (keep it from them).
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import csv
 import json
 import math
@@ -31,7 +36,6 @@ import string
 import sys
 
 from pipeline.evaluation import eval_files
-from preprocessing import cli
 from preprocessing.cli import ToolError
 
 EOU = " __eou__ "

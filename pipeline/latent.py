@@ -16,6 +16,11 @@
   gold responses, and 100 prior samples for the query context (CO Figure 3), written as a
   TensorBoard projector embedding with metadata and as a t-SNE PNG.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import json
 import os
 
@@ -25,7 +30,6 @@ import tensorflow as tf
 from keras_models.decoding import converse, greedy_decode, respond
 from pipeline import data
 from pipeline.restore import load_run
-from preprocessing import cli
 from preprocessing.codec import ids_to_text
 from preprocessing.constants import PAD_ID
 from preprocessing.files import write_json_atomic

@@ -12,6 +12,11 @@ figure). The papers' numbers come from `paper_numbers.yaml` (a copy of
 paper's first corpus is printed for reference and named in the header. Response tables
 end with the three reference responders measured on the same contexts as the runs.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import json
 import os
 from collections import defaultdict
@@ -20,7 +25,6 @@ import yaml
 
 from pipeline import configs
 from pipeline.evaluation import eval_files
-from preprocessing import cli
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
 REFERENCE_NAMES = {"constant": "*constant reply*", "random_gold": "*random gold reply*",

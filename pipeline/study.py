@@ -22,6 +22,11 @@ from its last backup. A study is refused when rerun with another scale or budget
 that a seed which reached an older, lower step cap trains further to the current one
 (from its run folder's last backup where it has one).
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import dataclasses
 import logging
 import os
@@ -34,7 +39,6 @@ import yaml
 from pipeline import configs, data
 from pipeline.studies import report as study_report
 from pipeline.studies.seeds import seed_dir
-from preprocessing import cli
 from preprocessing.constants import CO_SLICE_WORDS
 from preprocessing.files import read_json, write_json_atomic
 

@@ -5,6 +5,11 @@
 Rerunning the same command after a crash resumes from the last backup (weights,
 optimizer state and position in the training stream). TensorBoard: --logdir MODEL_DIR/logs.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import logging
 import os
 import shutil
@@ -19,7 +24,6 @@ from pipeline.training import callbacks as callbacks_lib
 from pipeline.training import distribute, run_record
 from pipeline.training.budget import check_against_data, check_budget, planned_steps
 from pipeline.training.factory import compile_model, learning_rate
-from preprocessing import cli
 
 log = logging.getLogger("dialogvae")
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}  # --progress -> Keras's verbose

@@ -8,6 +8,11 @@ gone, so `kill -9` of a preprocessing job leaves no worker behind.
 
     python -m preprocessing.beam_worker --job_pid PID   (Beam runs it; not a user tool)
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import os
 import sys
 import threading

@@ -5,13 +5,16 @@ names, and start-up quiet: TensorFlow's, absl's and Beam's start-up chatter (CUD
 probing, oneDNN and CPU-feature notices, optional-filesystem warnings) kept out of the
 output unless `--verbose` is on the command line, and one log format.
 
-`quiet_unless_verbose` runs when the `pipeline`, `serving` and `preprocessing` packages
-are imported, i.e. before any of them imports TensorFlow or Beam.
+Importing a package changes nothing: quiet is the tools' business. A tool module run with
+`python -m` calls `quiet_unless_verbose` in its `if __name__ == "__main__"` prelude, before
+it imports TensorFlow or Beam; a console script goes through `launcher`, which does the
+same before importing the tool; `run_tool` applies it again for a `main` called in-process.
 """
 import argparse
 import contextlib
 import difflib
 import errno
+import importlib
 import logging
 import os
 import sys
@@ -71,11 +74,22 @@ def fail(message):
     sys.exit(2)
 
 
+def launcher(module):
+    """A console-script entry point for the tool `module` (its `main`): start-up quiet
+    first, then the tool, and with it TensorFlow or Beam, is imported."""
+    def launch():
+        quiet_unless_verbose()
+        return importlib.import_module(module).main()
+    launch.__name__ = f"launch_{module.rpartition('.')[2]}"
+    return launch
+
+
 def run_tool(body, errors=()):
     """Runs a tool's body under the one error policy: the project's errors (ToolError and
     its subclasses, and `errors` a tool names) and file-system errors (a full disk, a
     read-only folder, a file where a folder should be) end the tool with one line naming
     the problem and exit status 2. Returns the body's result."""
+    quiet_unless_verbose()
     setup_logging()
     try:
         return body()

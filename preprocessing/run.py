@@ -6,6 +6,11 @@ Unknown flags are Beam pipeline options, so the same job runs on Dataflow, Flink
 Spark (`--runner DataflowRunner --project ... --temp_location ...`). Without --runner it
 runs offline on this machine: FnApiRunner with one worker process per CPU.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import argparse
 import json
 import os
@@ -17,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
-from preprocessing import beam_worker, cli, corpora, datasets
+from preprocessing import beam_worker, corpora, datasets
 from preprocessing import output as output_lib
 from preprocessing.constants import CO_SLICE_WORDS, MAX_UTTERANCE_WORDS, VOCAB_FILE
 from preprocessing.corpora.common import REJECTED, InputError

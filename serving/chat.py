@@ -10,12 +10,16 @@ leaves. `--decoding beam|sample` uses those signatures. `--say` scripts the user
 Standard input is read as UTF-8; bytes that are not UTF-8 become U+FFFD (as the exported
 model does with them), so a stray byte never ends the dialogue.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import os
 import sys
 
 import numpy as np
 
-from preprocessing import cli
 from preprocessing.limits import decoding_problems
 
 

@@ -30,13 +30,17 @@ so TF Serving's session-based C++ loader can restore them. Versions are integers
 --export_base, never overwritten; assets.extra/tf_serving_warmup_requests warms the
 server up on load.
 """
+from preprocessing import cli
+
+if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
+    cli.quiet_unless_verbose()
+
 import os
 import shutil
 
 import tensorflow as tf
 
 from keras_models.decoding import append_utterance, beam_decode, greedy_decode, sample_decode
-from preprocessing import cli
 from preprocessing.codec import lookup_table
 from preprocessing.constants import EOS_ID, PAD_ID
 from preprocessing.limits import MAX_BEAM, MAX_SAMPLES

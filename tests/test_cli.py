@@ -3,6 +3,7 @@ one-line errors with exit 2, "did you mean", and the shared decoding rules."""
 import contextlib
 import errno
 import io
+import os
 
 import pytest
 
@@ -16,14 +17,56 @@ TOOLS = [("preprocessing.run", []), ("pipeline.train", []), ("pipeline.evaluate"
          ("serving.export", []), ("serving.chat", [])]
 
 
-def test_every_console_script_is_listed_here():
+def test_every_console_script_is_listed_here_and_launches_its_tool():
+    import importlib
     import os
 
     from tests.helpers import REPO_ROOT
     setup = open(os.path.join(REPO_ROOT, "setup.py"), encoding="utf-8").read()
-    scripts = {line.split("=")[1].split(":")[0] for line in setup.splitlines()
-               if line.strip().startswith('"dialogvae-')}
-    assert scripts == {module for module, _ in TOOLS}
+    targets = [line.split("=")[1].split('"')[0] for line in setup.splitlines()
+               if line.strip().startswith('"dialogvae-')]
+    launched = set()
+    for target in targets:
+        module, _, name = target.partition(":")
+        launch = getattr(importlib.import_module(module), name)
+        launched.add(launch.__closure__[0].cell_contents)  # the tool module it imports
+    assert launched == {module for module, _ in TOOLS}
+
+
+def test_importing_the_packages_leaves_logging_alone():
+    """Quiet is each tool's business: a library user importing dialogvae keeps their
+    logging, warnings filters and TensorFlow's log level as they were."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+    probe = ("import logging, os, warnings\n"
+             "def state():\n"
+             "    return (os.environ.get('TF_CPP_MIN_LOG_LEVEL'), len(warnings.filters),\n"
+             "            [logging.getLogger(n).level for n in ('absl', 'tensorflow', "
+             "'apache_beam', 'h5py')], list(logging.getLogger().filters))\n"
+             "import keras, tensorflow\n"  # what they set up themselves is theirs
+             "before = state()\n"
+             "import preprocessing, keras_models, pipeline, serving, pipeline.tools, "
+             "serving.tools, preprocessing.tools\n"
+             "assert state() == before, (before, state())\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_tool_run_as_a_module_starts_quietly():
+    """`python -m TOOL` quiets TensorFlow before it loads: no CUDA or CPU-feature lines;
+    --verbose lets them through."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-m", "pipeline.latent", "--help"],
+                           cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr[-2000:]
 
 
 @pytest.mark.parametrize("module, before", TOOLS)
