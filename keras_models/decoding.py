@@ -1,29 +1,54 @@
-"""Response generation: greedy, sampling with temperature, and beam search.
+"""Response generation: greedy, sampling with temperature, and beam search, through one
+call: `decode(model, condition, options, seed)`.
 
-All three run the decoder's GRU cell one token at a time from the conditioning vector a
-model gives for a context (`model.response_condition`), never produce <pad>, <unk> or
-<s>, never end before the first word (an empty response is never an answer, and beam
-search would otherwise favour it: one </s> is more probable than any sentence), end with
+Every mode runs the decoder's GRU cell one token at a time from the conditioning vector a
+model gives for a context (`model.response_condition`), never produces <pad>, <unk> or
+<s>, never ends before the first word (an empty response is never an answer, and beam
+search would otherwise favour it: one </s> is more probable than any sentence), ends with
 </s> at the latest at token `max_length` (so a response has at most max_length - 1
-words, as the training data's utterances have at most the word cap), and return 0-padded
-ids. They are
-graph-friendly (tf.while_loop), so the serving export traces the same functions.
-All three run one step function: Model Garden's beam search
-(`official.nlp.modeling.ops.beam_search`) and sampling module (sampling), and a plain loop
-for greedy (faster to serve than the sampling module); `generate` is the one entry point.
+words: `response_tokens` of the run's own word cap), and returns 0-padded ids. All are
+graph-friendly (tf.while_loop), so the serving export traces the same functions, and all
+run one step function: Model Garden's beam search (`official.nlp.modeling.ops.
+beam_search`) for beam, and one plain loop for greedy and sampling. Sampling draws with
+stateless ops from an explicit seed (Model Garden's sampling module draws from
+TensorFlow's global generator, which a caller can only reset, never hand over).
 """
+import dataclasses
+
 import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
-from official.nlp.modeling.ops import sampling_module as model_garden_sampling
 
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from preprocessing.limits import DEFAULT_LENGTH_ALPHA  # noqa: F401  (re-exported)
+from preprocessing.limits import DEFAULT_LENGTH_ALPHA
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
-MAX_RESPONSE_TOKENS = 31  # 30 words (the preprocessing cap) + </s>
+MODES = ("greedy", "sample", "beam")
 
 
-def banned_bias(vocab_size, step=1, max_length=MAX_RESPONSE_TOKENS):
+def response_tokens(max_utterance_words):
+    """Decoding steps for a run whose data cut utterances at `max_utterance_words`: its
+    words and </s>. The one source of a response's maximum length."""
+    return int(max_utterance_words) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeOptions:
+    """How `decode` answers: `mode` greedy | sample | beam, at most `max_length` tokens
+    (`response_tokens` of the run's word cap), `beam_size` responses with Model Garden's
+    length normalisation `alpha` ((5 + length) / 6) ** alpha (0 ranks by plain
+    log-probability), sampling from softmax(logits / `temperature`)."""
+    max_length: int
+    mode: str = "greedy"
+    beam_size: int = 5
+    alpha: float = DEFAULT_LENGTH_ALPHA
+    temperature: float = 1.0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"decoding mode {self.mode!r} is not one of {', '.join(MODES)}")
+
+
+def banned_bias(vocab_size, step, max_length):
     """[V] logit bias: -1e9 on the banned ids, on </s> at step 0, and on everything but
     </s> at the last step (max_length - 1)."""
     return _step_bias(vocab_size, max_length)(step)
@@ -40,8 +65,8 @@ def _step_bias(vocab_size, max_length):
 
 def _symbols_to_logits(model, max_length):
     """Model Garden's decoding step over the decoder's GRU cell: (ids so far, step index,
-    {"state"}) -> (logits with the step's bias, new cache). Beam search and the sampling
-    module (greedy, sampling) share it."""
+    {"state"}) -> (logits with the step's bias, new cache). Beam search and the token loop
+    (greedy, sampling) share it."""
     decoder = model.decoder
     bias = _step_bias(model.vocab_size, max_length)
 
@@ -58,18 +83,33 @@ def _initial_cache(model, condition):
     return {"state": tf.cast(model.decoder.initial_state(condition), tf.float32)}
 
 
-def _greedy(model, condition, max_length):
-    """Greedy decoding as a plain tf.while_loop over the shared step function: (ids
-    [B, <= L], log-probability of each response [B]). Model Garden's sampling module gives
-    the same responses with more bookkeeping per step (tempered and untempered scores,
-    top-k / top-p) and served greedy ~4% slower (BUILD.md, Serving), so the serving
-    default keeps this loop."""
+def _argmax(logits, step):
+    return tf.argmax(logits, -1, output_type=tf.int32)
+
+
+def _sampler(temperature, seed):
+    """Token picker drawing from softmax(logits / temperature) with stateless ops: step i
+    uses `seed` folded with i, so one seed gives one set of responses."""
+    temperature = tf.maximum(tf.cast(temperature, tf.float32), 1e-6)
+
+    def pick(logits, step):
+        step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+        return tf.random.stateless_categorical(tf.cast(logits, tf.float32) / temperature, 1,
+                                               step_seed, dtype=tf.int32)[:, 0]
+    return pick
+
+
+def _token_loop(model, condition, max_length, pick):
+    """Greedy or sampled decoding as a plain tf.while_loop over the shared step function:
+    (ids [B, <= L], log-probability of each response under the untempered model [B]).
+    Model Garden's sampling module gives the same greedy responses with more bookkeeping
+    per step and served greedy ~4% slower (BUILD.md, Serving)."""
     step = _symbols_to_logits(model, max_length)
     batch = tf.shape(condition)[0]
 
     def body(i, token, cache, finished, log_prob, tokens):
         logits, cache = step(token[:, None], i, cache)
-        token = tf.where(finished, PAD_ID, tf.argmax(logits, -1, output_type=tf.int32))
+        token = tf.where(finished, PAD_ID, pick(logits, i))
         picked = (tf.gather(logits, token, batch_dims=1)
                   - tf.reduce_logsumexp(logits, -1))  # log-softmax at one id only
         log_prob += tf.where(finished, 0.0, picked)
@@ -86,76 +126,32 @@ def _greedy(model, condition, max_length):
     return tf.transpose(tf.reshape(tokens.stack(), [-1, batch])), log_prob
 
 
-def _sample(model, condition, max_length, greedy, temperature=1.0):
-    """Greedy (`_greedy`) or sampled decoding, the latter with Model Garden's
-    SamplingModule: (ids [B, <= L], log-probability of each response under the untempered
-    model [B])."""
-    if greedy:
-        return _greedy(model, condition, max_length)
-    module = model_garden_sampling.SamplingModule(
-        _symbols_to_logits(model, max_length), vocab_size=model.vocab_size,
-        max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False,
-        sample_temperature=tf.maximum(tf.cast(temperature, tf.float32), 1e-6),
-        enable_greedy=False)
-    batch = tf.shape(condition)[0]
-    ids, scores = module.generate(tf.fill([batch], BOS_ID), _initial_cache(model, condition))
-    return ids[:, 1:], scores[:, 0]  # without the leading <s>
-
-
-def generate(model, condition, mode="greedy", max_length=MAX_RESPONSE_TOKENS, beam_size=5,
-             alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0):
-    """The one decoding entry point: responses to the conditions [B, D] of
-    `model.response_condition` as (ids [B, k, <= max_length], scores [B, k]), k = 1 for
-    greedy and sample, `beam_size` for beam (best first). Scores are log-probabilities
-    (beam: length-normalised with `alpha`)."""
-    if mode == "beam":
-        return beam_decode(model, None, beam_size, max_length, alpha, condition)
-    if mode not in ("greedy", "sample"):
-        raise ValueError(f"decoding mode {mode!r} is not one of greedy, sample, beam")
-    ids, scores = _sample(model, condition, max_length, mode == "greedy", temperature)
-    return ids[:, None], scores[:, None]
-
-
-def greedy_decode(model, context, max_length=MAX_RESPONSE_TOKENS, condition=None,
-                  with_scores=False):
-    """Context utterances [B, T, L] -> response ids [B, <= max_length] (and, with
-    `with_scores`, each response's log-probability)."""
-    if condition is None:
-        condition = model.response_condition(context)
-    ids, scores = _sample(model, condition, max_length, greedy=True)
-    return (ids, scores) if with_scores else ids
-
-
-def sample_decode(model, context, temperature=1.0, max_length=MAX_RESPONSE_TOKENS,
-                  condition=None, seed=None, with_scores=False):
-    """Like greedy_decode, each token drawn from softmax(logits / temperature); the
-    scores are log-probabilities under the untempered model. `seed` seeds TensorFlow's
-    global generator (Model Garden's sampler draws from it)."""
-    if condition is None:
-        condition = model.response_condition(context)
-    if seed is not None:
-        tf.random.set_seed(seed)
-    ids, scores = _sample(model, condition, max_length, greedy=False,
-                          temperature=temperature)
-    return (ids, scores) if with_scores else ids
-
-
-def beam_decode(model, context, beam_size=5, max_length=MAX_RESPONSE_TOKENS,
-                alpha=DEFAULT_LENGTH_ALPHA, condition=None):
-    """(ids [B, beam, max_length], scores [B, beam]) best first.
-
-    alpha is Model Garden's length normalisation, ((5 + length) / 6) ** alpha; 0 ranks by
-    plain log-probability. Scores are the (normalised) log-probabilities.
-    """
-    if condition is None:
-        condition = model.response_condition(context)
+def _beam(model, condition, options):
     batch = tf.shape(condition)[0]
     ids, scores = model_garden_beam_search.sequence_beam_search(
-        _symbols_to_logits(model, max_length), initial_ids=tf.fill([batch], BOS_ID),
-        initial_cache=_initial_cache(model, condition),
-        vocab_size=model.vocab_size, beam_size=beam_size, alpha=alpha,
-        max_decode_length=max_length, eos_id=EOS_ID, padded_decode=False)
+        _symbols_to_logits(model, options.max_length), initial_ids=tf.fill([batch], BOS_ID),
+        initial_cache=_initial_cache(model, condition), vocab_size=model.vocab_size,
+        beam_size=options.beam_size, alpha=options.alpha,
+        max_decode_length=options.max_length, eos_id=EOS_ID, padded_decode=False)
     return ids[:, :, 1:], scores  # without the leading <s>
+
+
+def decode(model, condition, options, seed=None):
+    """Responses to the conditions [B, D] of `model.response_condition`: (ids [B, k,
+    <= max_length], scores [B, k]), k = 1 for greedy and sample, `beam_size` for beam (best
+    first). Scores are log-probabilities (beam: length-normalised with `alpha`; sample:
+    under the untempered model). `seed` ([2] ints) fixes a sample's draws; None draws a
+    fresh seed from TensorFlow's global generator (a served request)."""
+    if options.mode == "beam":
+        return _beam(model, condition, options)
+    if options.mode == "greedy":
+        pick = _argmax
+    else:
+        if seed is None:
+            seed = tf.random.uniform([2], maxval=tf.int32.max, dtype=tf.int32)
+        pick = _sampler(options.temperature, tf.cast(seed, tf.int32))
+    ids, scores = _token_loop(model, condition, options.max_length, pick)
+    return ids[:, None], scores[:, None]
 
 
 def response_lengths(ids):
@@ -177,11 +173,13 @@ def append_utterance(context, response):
     return tf.tensor_scatter_nd_update(context, index, response)
 
 
-def respond(model, context, decode, z_conv=None, sample_latents=True):
-    """One response to context [B, T, L] with `decode(context, condition) -> ids`:
-    (ids, the z_conv it was conditioned on, or None without a conversation latent)."""
+def respond(model, context, options, z_conv=None, sample_latents=True, seed=None):
+    """The best response to context [B, T, L] decoded with `options` (and `seed`): (ids
+    [B, <= max_length], the z_conv it was conditioned on, or None without a conversation
+    latent)."""
     state, z_conv = model.context_state(context, z_conv, sample_latents)
-    return decode(context, model.generation_condition(state, z_conv, sample_latents)), z_conv
+    condition = model.generation_condition(state, z_conv, sample_latents)
+    return decode(model, condition, options, seed)[0][:, 0], z_conv
 
 
 def converse(respond_fn, context, turns, z_conv=None):

@@ -12,7 +12,13 @@ import tensorflow as tf
 from preprocessing import schema
 from preprocessing.cli import ToolError
 from preprocessing.codec import with_eos
-from preprocessing.constants import MANIFEST, VOCAB_FILE, load_vocab
+from preprocessing.constants import (
+    CO_SLICE_WORDS,
+    MANIFEST,
+    MAX_UTTERANCE_WORDS,
+    VOCAB_FILE,
+    load_vocab,
+)
 
 BUCKET_BOUNDARIES = (8, 12, 16, 20, 24, 28, 32)  # longest utterance incl. </s>
 
@@ -65,6 +71,16 @@ def read_manifest(data_dir):
         return None
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+# The preprocessing defaults, for data made before run.json stored its options.
+DEFAULT_DATA_OPTIONS = {"max_utterance_words": MAX_UTTERANCE_WORDS,
+                        "max_slice_words": CO_SLICE_WORDS}
+
+
+def data_options(data_dir):
+    """The preprocessing options `data_dir` was made with (its run.json), defaults filled."""
+    return {**DEFAULT_DATA_OPTIONS, **((read_manifest(data_dir) or {}).get("options") or {})}
 
 
 def corpus_of(data_dir):

@@ -26,6 +26,7 @@ if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loa
     cli.quiet_unless_verbose()
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -34,13 +35,7 @@ import time
 
 import tensorflow as tf
 
-from keras_models.decoding import (
-    DEFAULT_LENGTH_ALPHA,
-    MAX_RESPONSE_TOKENS,
-    converse,
-    generate,
-    respond,
-)
+from keras_models.decoding import MODES, converse, respond
 from pipeline import data
 from pipeline.evaluation import eval_files, likelihood, metrics
 from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
@@ -51,7 +46,6 @@ from preprocessing.files import write_json_atomic, write_text_atomic
 from preprocessing.limits import decoding_problems
 
 log = logging.getLogger("dialogvae")
-MODES = ("greedy", "beam", "sample")
 TURNS = (1, 3)
 EOU = " __eou__ "  # joins the utterances of a context (DailyDialog's own marker)
 CONTEXT_GAIN_BATCHES = 20  # batches for the context gain (a stable estimate, 2 decodes each)
@@ -93,25 +87,32 @@ def build_parser():
 
 class Responder:
     """The decoders as tf.functions (one trace per mode), each answering a context
-    [B, T, L] given VHCR's z_conv (or None to draw it)."""
+    [B, T, L] given VHCR's z_conv (or None to draw it). Sampling draws from `seed`
+    folded with a count of calls, so a rerun gives the same responses."""
 
-    def __init__(self, model, beam_size=5, length_alpha=DEFAULT_LENGTH_ALPHA, temperature=1.0,
-                 max_length=MAX_RESPONSE_TOKENS):
-        def decoder(mode):  # the best response of `generate`
-            return lambda _, condition: generate(
-                model, condition, mode, max_length, beam_size, length_alpha,
-                temperature)[0][:, 0]
+    def __init__(self, model, options, seed=1):
+        """`options`: one DecodeOptions; its mode is replaced by each mode asked for."""
+        self.seed, self.calls = seed, 0
         self.functions = {
-            mode: tf.function(lambda c, z, decode=decoder(mode): respond(model, c, decode, z),
-                              reduce_retracing=True)
+            mode: tf.function(
+                lambda c, z, s, o=dataclasses.replace(options, mode=mode): respond(
+                    model, c, o, z, seed=s),
+                reduce_retracing=True)
             for mode in MODES}
 
+    def _respond_fn(self, mode):
+        def respond_fn(context, z_conv):
+            self.calls += 1
+            return self.functions[mode](context, z_conv,
+                                        tf.constant([self.seed, self.calls], tf.int32))
+        return respond_fn
+
     def respond(self, context, mode):
-        return self.functions[mode](tf.cast(context, tf.int32), None)[0]
+        return self._respond_fn(mode)(tf.cast(context, tf.int32), None)[0]
 
     def conversation(self, context, mode, turns):
         """`turns` responses, each generated with the ones before it as context."""
-        return converse(self.functions[mode], tf.cast(context, tf.int32), turns)
+        return converse(self._respond_fn(mode), tf.cast(context, tf.int32), turns)
 
 
 def split_context(utterances, turns):
@@ -359,9 +360,8 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
                            "temperature": temperature},
               "likelihood": lik}
     log.info("%s: decoding (%s)", model_dir, ", ".join(modes))
-    # Responses as long as the data's utterances: its word cap + </s>.
-    responder = Responder(model, beam_size, length_alpha, temperature,
-                          run.max_utterance_words + 1)
+    responder = Responder(model, run.decode_options(beam_size=beam_size, alpha=length_alpha,
+                                                    temperature=temperature), seed)
     results = collect_responses(responder, split_data(split, with_ids=True), vocab, modes,
                                 max_examples)
     report["responses"] = {f"{mode}/{turns}": response_metrics(examples, vectors)

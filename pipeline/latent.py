@@ -27,7 +27,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_models.decoding import converse, greedy_decode, respond
+from keras_models.decoding import converse, respond
 from pipeline import data
 from pipeline.restore import load_run
 from preprocessing.codec import ids_to_text
@@ -44,12 +44,12 @@ def opening(run, text, split="test"):
     return batch["utterances"][:, :1].numpy()
 
 
-def generate_conversation(model, context, turns, z_conv=None):
-    """`turns` greedy responses under one z_conv, each fed back as context (z_utt drawn
-    from its prior)."""
-    def greedy(ctx, z):
-        return respond(model, ctx, lambda c, cond: greedy_decode(model, c, condition=cond), z)
-    return converse(greedy, tf.constant(context, tf.int32), turns, z_conv)
+def generate_conversation(run, context, turns, z_conv=None):
+    """`turns` greedy responses of `run` (as long as its data's utterances) under one
+    z_conv, each fed back as context (z_utt drawn from its prior)."""
+    options = run.decode_options()
+    return converse(lambda ctx, z: respond(run.model, ctx, options, z),
+                    tf.constant(context, tf.int32), turns, z_conv)
 
 
 def _require_vhcr(run):
@@ -66,7 +66,7 @@ def interpolate(run, context, points=5, turns=3, seed=1):
     rows = []
     for alpha in np.linspace(0.0, 1.0, points):
         z_conv = (1 - alpha) * start + alpha * end
-        responses = generate_conversation(run.model, context, turns, z_conv)
+        responses = generate_conversation(run, context, turns, z_conv)
         rows.append({"alpha": float(alpha),
                      "responses": [ids_to_text(r[0], run.vocab) for r in responses]})
     return rows
@@ -77,7 +77,7 @@ def fixed_zconv(run, context, conversations=10, turns=3, seed=1):
     rng = np.random.default_rng(seed)
     z_conv = rng.standard_normal([1, run.config.model.conv_latent_dim]).astype(np.float32)
     return [[ids_to_text(r[0], run.vocab)
-             for r in generate_conversation(run.model, context, turns, z_conv)]
+             for r in generate_conversation(run, context, turns, z_conv)]
             for _ in range(conversations)]
 
 

@@ -9,19 +9,14 @@ import os
 import tensorflow as tf
 import yaml
 
+from keras_models.decoding import DecodeOptions, response_tokens
 from pipeline import configs, data
 from pipeline.training.factory import compile_model
 from pipeline.training.run_record import load as load_record
 from pipeline.training.run_record import resolve_data_dir
 from preprocessing.cli import ToolError
 from preprocessing.codec import Codec
-from preprocessing.constants import (
-    CO_SLICE_WORDS,
-    EOS_ID,
-    MAX_UTTERANCE_WORDS,
-    VOCAB_FILE,
-    load_vocab,
-)
+from preprocessing.constants import EOS_ID, VOCAB_FILE, load_vocab
 
 CHECKPOINTS = {"best": "checkpoints/best.weights.h5", "last": "checkpoints/last.weights.h5",
                "backup": "backup/latest.weights.h5"}
@@ -44,11 +39,6 @@ def load_weights(model, path):
             f"backup), or start a new --model_dir.") from None
 
 
-# The preprocessing defaults, for runs made before run records stored the data's options.
-DEFAULT_DATA_OPTIONS = {"max_utterance_words": MAX_UTTERANCE_WORDS,
-                        "max_slice_words": CO_SLICE_WORDS}
-
-
 @dataclasses.dataclass
 class TrainedRun:
     model: object
@@ -58,12 +48,17 @@ class TrainedRun:
     model_dir: str
     # The preprocessing options of the data it was trained on (run.json "options"): the
     # limits evaluation text, the latent tools and the SavedModel apply to new text.
-    data_options: dict = dataclasses.field(default_factory=lambda: dict(DEFAULT_DATA_OPTIONS))
+    data_options: dict = dataclasses.field(
+        default_factory=lambda: dict(data.DEFAULT_DATA_OPTIONS))
 
     @property
     def max_utterance_words(self):
         return int(self.data_options.get("max_utterance_words",
-                                         DEFAULT_DATA_OPTIONS["max_utterance_words"]))
+                                         data.DEFAULT_DATA_OPTIONS["max_utterance_words"]))
+
+    def decode_options(self, **options):
+        """DecodeOptions for this run: responses as long as its data's utterances."""
+        return DecodeOptions(response_tokens(self.max_utterance_words), **options)
 
     @property
     def codec(self):
@@ -74,11 +69,10 @@ class TrainedRun:
 def data_options(model_dir, config):
     """The preprocessing options a run was trained on: from its run record, else from its
     data folder's run.json, else the preprocessing defaults."""
-    record = load_record(model_dir)
-    options = (record or {}).get("data", {}).get("options")
+    options = ((load_record(model_dir) or {}).get("data") or {}).get("options")
     if options is None:
-        options = (data.read_manifest(config.data.data_dir) or {}).get("options")
-    return {**DEFAULT_DATA_OPTIONS, **(options or {})}
+        return data.data_options(config.data.data_dir)
+    return {**data.DEFAULT_DATA_OPTIONS, **options}
 
 
 def load_config(model_dir):

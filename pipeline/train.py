@@ -169,6 +169,7 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
         *([callbacks_lib.PhaseSchedule(steps_per_epoch)] if hasattr(model, "phases") else []),
         callbacks_lib.ValidationDiagnostics(validation, vocab,
                                             os.path.join(log_dir, "samples"),
+                                            data.data_options(data_dir)["max_utterance_words"],
                                             num_samples=config.train.sample_responses),
         callbacks_lib.Checkpoint(os.path.join(checkpoints, "best.weights.h5"), csv_path,
                                  start_step=start_step),

@@ -40,7 +40,7 @@ import shutil
 
 import tensorflow as tf
 
-from keras_models.decoding import append_utterance, beam_decode, greedy_decode, sample_decode
+from keras_models.decoding import DecodeOptions, append_utterance, decode, response_tokens
 from preprocessing.codec import lookup_table
 from preprocessing.constants import EOS_ID, PAD_ID
 from preprocessing.limits import MAX_BEAM, MAX_SAMPLES
@@ -72,7 +72,7 @@ class ServingModule(tf.Module):
         self._codec = run.codec  # the run's vocabulary and word cap (plain Python)
         self.max_turns = max_turns
         self.max_words = self._codec.max_words  # the data's cap, not a constant here
-        self.max_response_tokens = self.max_words + 1
+        self.max_response_tokens = response_tokens(self.max_words)
         self.length_alpha = (run.config.decoding.length_alpha if length_alpha is None
                              else length_alpha)
         self.has_latent = bool(run.model.latent_names)
@@ -119,10 +119,9 @@ class ServingModule(tf.Module):
     def serve_greedy(self, context):
         utterances, has_context = self._context_ids(context, self.max_turns)
         condition = self.model.response_condition(utterances, sample_latents=False)
-        ids, scores = greedy_decode(self.model, None, self.max_response_tokens, condition,
-                                    with_scores=True)
-        return {"response": tf.where(has_context, self._text(ids), ""),
-                "score": tf.where(has_context, scores, 0.0)}
+        ids, scores = decode(self.model, condition, DecodeOptions(self.max_response_tokens))
+        return {"response": tf.where(has_context, self._text(ids[:, 0]), ""),
+                "score": tf.where(has_context, scores[:, 0], 0.0)}
 
     @tf.function(input_signature=[CONTEXT_SPEC,
                                   tf.TensorSpec([], tf.int32, name="beam_size")])
@@ -132,8 +131,8 @@ class ServingModule(tf.Module):
 
         def branch(size):
             def search():
-                ids, scores = beam_decode(self.model, None, size, self.max_response_tokens,
-                                          self.length_alpha, condition)
+                ids, scores = decode(self.model, condition, DecodeOptions(
+                    self.max_response_tokens, "beam", size, self.length_alpha))
                 pad = MAX_BEAM - size  # one output shape for every branch
                 return (tf.pad(self._text(ids), [[0, 0], [0, pad]]),
                         tf.pad(scores, [[0, 0], [0, pad]], constant_values=-1e9))
@@ -151,10 +150,10 @@ class ServingModule(tf.Module):
     def serve_sample(self, context, num_samples, temperature):
         utterances, has_context = self._context_ids(context, self.max_turns)
         n = tf.clip_by_value(num_samples, 1, MAX_SAMPLES)
-        tiled = tf.repeat(utterances, n, axis=0)
-        ids, scores = sample_decode(self.model, tiled, temperature, self.max_response_tokens,
-                                    with_scores=True)
-        texts = tf.reshape(self._text(ids), [-1, n])
+        condition = self.model.response_condition(tf.repeat(utterances, n, axis=0))
+        ids, scores = decode(self.model, condition, DecodeOptions(
+            self.max_response_tokens, "sample", temperature=temperature))
+        texts = tf.reshape(self._text(ids[:, 0]), [-1, n])
         scores = tf.reshape(scores, [-1, n])
         return {"responses": tf.where(has_context[:, None], texts, ""),
                 "scores": tf.where(has_context[:, None], scores, 0.0)}

@@ -120,3 +120,34 @@ def make_small_dailydialog(root, folder, per_split=(300, 40, 40), options=()):
     run.run(["--corpus", "dailydialog", "--input", str(raw), "--output", out, *options,
              *IN_MEMORY_ARGS])
     return out
+
+
+# The one decoding call (keras_models.decoding.decode) in the forms the tests read best:
+# a context [B, T, L] (or a ready `condition`) in, ids out. 31 tokens: 30 words + </s>.
+def _condition(model, context, condition):
+    return model.response_condition(context) if condition is None else condition
+
+
+def decode_greedy(model, context, max_length=31, condition=None, with_scores=False):
+    """ids [B, <= max_length] (and each response's log-probability)."""
+    from keras_models.decoding import DecodeOptions, decode
+    ids, scores = decode(model, _condition(model, context, condition),
+                         DecodeOptions(max_length))
+    return (ids[:, 0], scores[:, 0]) if with_scores else ids[:, 0]
+
+
+def decode_sample(model, context, temperature=1.0, max_length=31, condition=None, seed=None,
+                  with_scores=False):
+    """Like decode_greedy, drawn at `temperature`; `seed` (an int) fixes the draws."""
+    from keras_models.decoding import DecodeOptions, decode
+    ids, scores = decode(model, _condition(model, context, condition),
+                         DecodeOptions(max_length, "sample", temperature=temperature),
+                         None if seed is None else [seed, 0])
+    return (ids[:, 0], scores[:, 0]) if with_scores else ids[:, 0]
+
+
+def decode_beam(model, context, beam_size=5, max_length=31, alpha=0.6, condition=None):
+    """(ids [B, beam_size, <= max_length], scores [B, beam_size]), best first."""
+    from keras_models.decoding import DecodeOptions, decode
+    return decode(model, _condition(model, context, condition),
+                  DecodeOptions(max_length, "beam", beam_size, alpha))

@@ -51,10 +51,9 @@ def test_bad_cutoffs_are_refused(cutoffs):
 
 def test_a_model_with_adaptive_softmax_trains_and_scores_exactly():
     from keras_models import build_model
-    from keras_models.decoding import greedy_decode
     from keras_models.optimizers import FusedAdam
     from pipeline import configs
-    from tests.helpers import TINY_MODEL
+    from tests.helpers import TINY_MODEL, decode_greedy
     config = configs.make_config("vhred")
     config.override({"model": {**TINY_MODEL, "softmax_cutoffs": [12, 30]}})
     model = build_model(config.model, 60)
@@ -72,5 +71,5 @@ def test_a_model_with_adaptive_softmax_trains_and_scores_exactly():
     labels = tf.constant([3, 11, 12, 31, 59])
     np.testing.assert_allclose(decoder.token_nll(states, labels), -tf.gather(
         tf.nn.log_softmax(decoder.logits(states)), labels, batch_dims=1), rtol=1e-5)
-    ids = greedy_decode(model, batch["utterances"][:, :2])
+    ids = decode_greedy(model, batch["utterances"][:, :2])
     assert ids.shape[0] == 4 and int(tf.reduce_max(ids)) < 60

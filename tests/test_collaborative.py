@@ -143,13 +143,13 @@ def test_phase_step_counter_and_both_optimizers_survive_a_restore(small_data, tm
 
 
 def test_evaluation_reports_the_bound_and_generation_decodes(small_data):
-    from keras_models.decoding import greedy_decode
+    from tests.helpers import decode_greedy
     model, batch = make(small_data)
     logs = model.evaluate(data.make_dataset(small_data, "validation", 8, training=False),
                           steps=2, verbose=0, return_dict=True)
     assert logs["nll_bound"] == pytest.approx(logs["nll"] + logs["kl_utt"], rel=1e-5)
     assert logs["kl_response"] > 0 and logs["gen_error"] > 0
-    response = greedy_decode(model, batch["utterances"][:2, :2], max_length=5)
+    response = decode_greedy(model, batch["utterances"][:2, :2], max_length=5)
     assert response.shape[0] == 2
 
 

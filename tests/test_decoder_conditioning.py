@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models.decoding import beam_decode, greedy_decode, sample_decode
 from pipeline import configs
 from pipeline.training import factory
-from tests.helpers import TINY_MODEL
+from tests.helpers import TINY_MODEL, decode_beam, decode_greedy, decode_sample
 
 BATCH = {"utterances": tf.constant([[[4, 20, 45, 3], [5, 33, 3, 0], [59, 3, 0, 0]]] * 4)}
 
@@ -42,9 +41,9 @@ def test_every_step_conditioning_reaches_each_step_and_decodes(preset):
         last = float(model.train_step(BATCH)["loss"])
     assert last < first
     context = BATCH["utterances"][:, :2]
-    assert greedy_decode(model, context).shape[0] == 4
-    assert sample_decode(model, context).shape[0] == 4
-    assert beam_decode(model, context, beam_size=3)[0].shape[:2] == (4, 3)
+    assert decode_greedy(model, context).shape[0] == 4
+    assert decode_sample(model, context).shape[0] == 4
+    assert decode_beam(model, context, beam_size=3)[0].shape[:2] == (4, 3)
 
 
 def test_unknown_conditioning_is_refused():

@@ -6,15 +6,10 @@ import pytest
 import tensorflow as tf
 
 from keras_models import build_model
-from keras_models.decoding import (
-    append_utterance,
-    beam_decode,
-    greedy_decode,
-    response_lengths,
-    sample_decode,
-)
+from keras_models.decoding import append_utterance, response_lengths
 from pipeline import configs
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tests.helpers import decode_beam, decode_greedy, decode_sample
 
 SEED = 0
 EOS_BOOST = 2.0
@@ -56,8 +51,8 @@ def test_beam_of_one_equals_greedy(tiny):
     from the live beam, so one beam can still return an early </s> that greedy passed by
     when that is more probable than greedy's whole path; an unfinished greedy path loses
     to any finished one.)"""
-    greedy = greedy_decode(tiny, CONTEXT, max_length=6).numpy()
-    beam, _ = beam_decode(tiny, CONTEXT, beam_size=1, max_length=6, alpha=0.0)
+    greedy = decode_greedy(tiny, CONTEXT, max_length=6).numpy()
+    beam, _ = decode_beam(tiny, CONTEXT, beam_size=1, max_length=6, alpha=0.0)
     beam = beam[:, 0, :greedy.shape[1]].numpy()
     finished = [i for i, row in enumerate(greedy) if EOS_ID in row]
     assert finished
@@ -72,7 +67,7 @@ def test_wide_beam_finds_the_exhaustive_best(tiny, row):
                   for prefix in itertools.product(words, repeat=n)]
     scored = {c: log_prob(tiny, condition, c, max_length) for c in candidates}
     ranking = sorted(scored, key=scored.get, reverse=True)
-    ids, scores = beam_decode(tiny, None, beam_size=len(candidates), max_length=max_length,
+    ids, scores = decode_beam(tiny, None, beam_size=len(candidates), max_length=max_length,
                               alpha=0.0, condition=condition)  # plain log-probabilities
     found = [tuple(int(i) for i in seq if i != PAD_ID) for seq, score in
              zip(ids[0].numpy(), scores[0].numpy()) if score > -1e6]
@@ -88,8 +83,8 @@ def test_no_decoder_ends_before_the_first_word(tiny):
     saved = boosted.numpy()
     boosted.assign(saved + 50.0 * (np.arange(VOCAB) == EOS_ID))  # </s> overwhelmingly likely
     try:
-        for ids in (greedy_decode(tiny, CONTEXT), sample_decode(tiny, CONTEXT, seed=1),
-                    beam_decode(tiny, CONTEXT, beam_size=3)[0][:, 0]):
+        for ids in (decode_greedy(tiny, CONTEXT), decode_sample(tiny, CONTEXT, seed=1),
+                    decode_beam(tiny, CONTEXT, beam_size=3)[0][:, 0]):
             assert (ids.numpy()[:, 0] != EOS_ID).all()
             assert (ids.numpy()[:, 1] == EOS_ID).all()
     finally:
@@ -97,9 +92,9 @@ def test_no_decoder_ends_before_the_first_word(tiny):
 
 
 def test_no_decoder_ever_produces_banned_tokens(tiny):
-    outputs = [greedy_decode(tiny, CONTEXT).numpy(),
-               sample_decode(tiny, CONTEXT, temperature=5.0, seed=1).numpy(),
-               beam_decode(tiny, CONTEXT, beam_size=5)]
+    outputs = [decode_greedy(tiny, CONTEXT).numpy(),
+               decode_sample(tiny, CONTEXT, temperature=5.0, seed=1).numpy(),
+               decode_beam(tiny, CONTEXT, beam_size=5)]
     ids, scores = outputs[2]  # an n-best slot the search never filled scores -1e7
     outputs[2] = ids.numpy()[scores.numpy() > -1e6]
     for ids in outputs:
@@ -111,12 +106,12 @@ def test_no_decoder_ever_produces_banned_tokens(tiny):
 
 
 def test_sampling_temperature_spreads_the_choices(tiny):
-    cold = {tuple(sample_decode(tiny, CONTEXT[:1], temperature=0.01, max_length=4)[0].numpy())
+    cold = {tuple(decode_sample(tiny, CONTEXT[:1], temperature=0.01, max_length=4)[0].numpy())
             for _ in range(5)}
-    hot = {tuple(sample_decode(tiny, CONTEXT[:1], temperature=10.0, max_length=4)[0].numpy())
+    hot = {tuple(decode_sample(tiny, CONTEXT[:1], temperature=10.0, max_length=4)[0].numpy())
            for _ in range(12)}
     assert len(cold) == 1 and len(hot) > 1
-    assert cold == {tuple(greedy_decode(tiny, CONTEXT[:1], max_length=4)[0].numpy())}
+    assert cold == {tuple(decode_greedy(tiny, CONTEXT[:1], max_length=4)[0].numpy())}
 
 
 def test_append_utterance_places_the_response_after_each_rows_last_turn():
@@ -131,8 +126,8 @@ def test_append_utterance_places_the_response_after_each_rows_last_turn():
 
 def test_greedy_and_sample_scores_are_the_responses_log_probabilities(tiny):
     condition = tiny.response_condition(CONTEXT)
-    for ids, scores in (greedy_decode(tiny, None, 6, condition, with_scores=True),
-                        sample_decode(tiny, None, 2.0, 6, condition, seed=3,
+    for ids, scores in (decode_greedy(tiny, None, 6, condition, with_scores=True),
+                        decode_sample(tiny, None, 2.0, 6, condition, seed=3,
                                       with_scores=True)):
         for row in range(2):
             tokens = [int(t) for t in ids[row].numpy() if t != PAD_ID]
@@ -145,9 +140,9 @@ def test_every_decoder_ends_with_eos_at_the_length_cap(tiny):
     saved = boosted.numpy()
     boosted.assign(saved - 50.0 * (np.arange(VOCAB) == EOS_ID))  # </s> all but impossible
     try:
-        for ids in (greedy_decode(tiny, CONTEXT, max_length=4),
-                    sample_decode(tiny, CONTEXT, max_length=4, seed=1),
-                    beam_decode(tiny, CONTEXT, beam_size=3, max_length=4)[0][:, 0]):
+        for ids in (decode_greedy(tiny, CONTEXT, max_length=4),
+                    decode_sample(tiny, CONTEXT, max_length=4, seed=1),
+                    decode_beam(tiny, CONTEXT, beam_size=3, max_length=4)[0][:, 0]):
             ids = ids.numpy()
             assert ids.shape[1] == 4 and (ids[:, 3] == EOS_ID).all()  # 3 words, then </s>
             assert (ids[:, :3] != EOS_ID).all()
@@ -168,9 +163,36 @@ def test_every_decoder_runs_a_mixed_precision_model(policy):
         model = build_model(config.model, VOCAB)
         model.build_from_batch({"utterances": tf.concat([CONTEXT, CONTEXT], 1)})
         assert model.decoder.compute_dtype != "float32"
-        for ids in (greedy_decode(model, CONTEXT, max_length=5),
-                    sample_decode(model, CONTEXT, max_length=5, seed=1),
-                    beam_decode(model, CONTEXT, beam_size=2, max_length=5)[0][:, 0]):
+        for ids in (decode_greedy(model, CONTEXT, max_length=5),
+                    decode_sample(model, CONTEXT, max_length=5, seed=1),
+                    decode_beam(model, CONTEXT, beam_size=2, max_length=5)[0][:, 0]):
             assert ids.shape[0] == 2 and EOS_ID in ids.numpy()[0]
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_sampling_draws_from_its_seed_and_leaves_the_global_generator_alone(tiny):
+    tf.random.set_seed(5)
+    expected = tf.random.uniform([3]).numpy()
+    tf.random.set_seed(5)
+    first = decode_sample(tiny, CONTEXT, temperature=5.0, seed=7).numpy()
+    assert np.array_equal(tf.random.uniform([3]).numpy(), expected)  # nothing drawn there
+    again = decode_sample(tiny, CONTEXT, temperature=5.0, seed=7).numpy()
+    assert np.array_equal(first, again)
+    others = {decode_sample(tiny, CONTEXT, temperature=5.0, seed=s).numpy().tobytes()
+              for s in range(8)}
+    assert len(others) > 1
+
+
+def test_the_response_cap_is_the_runs_own_word_cap():
+    """A run trained on 50-word utterances answers with up to 50 words, wherever it
+    decodes: evaluation and the latent tools (TrainedRun), TensorBoard samples."""
+    from keras_models.decoding import DecodeOptions, response_tokens
+    from pipeline.restore import TrainedRun
+    from pipeline.training.callbacks import ValidationDiagnostics
+    run = TrainedRun(None, None, [], "", "", {"max_utterance_words": 50})
+    assert run.decode_options(mode="beam").max_length == response_tokens(50) == 51
+    samples = ValidationDiagnostics(tf.data.Dataset.range(0), [], None, 50)
+    assert samples.options == DecodeOptions(51)
+    with pytest.raises(ValueError, match="'nucleus' is not one of greedy, sample, beam"):
+        DecodeOptions(31, "nucleus")

@@ -68,15 +68,16 @@ def test_evaluation_writes_the_papers_measures(runs, evaluated):
 
 
 def test_three_turn_generation_feeds_its_own_responses_back(runs):
-    from keras_models.decoding import append_utterance, greedy_decode
+    from keras_models.decoding import append_utterance
+    from tests.helpers import decode_greedy
     run = load_run(str(runs / "hred"))  # no latent: greedy decoding is deterministic
     responder = evaluate.Responder(run.model)
     context = tf.constant([[[4, 5, 3], [6, 3, 0]], [[7, 3, 0], [0, 0, 0]]], tf.int32)
     first, second, third = responder.conversation(context, "greedy", 3)
-    expected_second = greedy_decode(run.model, append_utterance(context, first))
+    expected_second = decode_greedy(run.model, append_utterance(context, first))
     np.testing.assert_array_equal(second.numpy(), expected_second.numpy())
     fed = append_utterance(append_utterance(context, first), second)
-    np.testing.assert_array_equal(third.numpy(), greedy_decode(run.model, fed).numpy())
+    np.testing.assert_array_equal(third.numpy(), decode_greedy(run.model, fed).numpy())
 
 
 def test_split_context_takes_the_last_turns_as_references():
@@ -216,12 +217,10 @@ def test_importance_weighted_estimate_is_finite_on_long_inputs(runs):
 
 
 def test_vhcr_three_turn_generation_holds_z_conv(runs):
-    from keras_models.decoding import converse, greedy_decode, respond
+    from keras_models.decoding import DecodeOptions, converse, respond
     model = load_run(str(runs / "vhcr_ud")).model
     context = tf.constant([[[4, 5, 3], [6, 3, 0]]], tf.int32)
-
-    def greedy(c, cond):
-        return greedy_decode(model, c, condition=cond)
+    greedy = DecodeOptions(31)
 
     seen = []
 

@@ -5,11 +5,10 @@ import pytest
 import tensorflow as tf
 
 from keras_models import build_model, losses
-from keras_models.decoding import greedy_decode
 from keras_models.layers import word_drop
 from pipeline import configs, data
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
-from tests.helpers import TINY_MODEL
+from tests.helpers import TINY_MODEL, decode_greedy
 
 
 def make(arch, small_data, **overrides):
@@ -110,7 +109,7 @@ def test_bag_of_words_loss_only_when_enabled(small_data):
 def test_greedy_decoding_returns_bounded_responses_without_banned_tokens(small_data):
     model, batch = make("vhcr", small_data)
     context = batch["utterances"][:3, :2]
-    response = greedy_decode(model, context, max_length=7).numpy()
+    response = decode_greedy(model, context, max_length=7).numpy()
     assert response.shape[0] == 3 and response.shape[1] <= 7
     assert not np.isin(response, [UNK_ID, BOS_ID]).any()
     for row in response:  # after </s> only padding

@@ -14,11 +14,10 @@ import pytest
 import tensorflow as tf
 import tensorflow_text  # noqa: F401
 
-from keras_models.decoding import greedy_decode
 from pipeline.restore import load_run
 from preprocessing.codec import ids_to_text
 from serving import chat, client, export
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, decode_greedy
 
 pytestmark = pytest.mark.slow  # exports tiny runs and loads them in fresh processes
 
@@ -47,7 +46,7 @@ def fresh(path, *flags):
 def in_process_greedy(run, context):
     ids = run.codec.encode_context([u for u in context if u])
     condition = run.model.response_condition(ids, sample_latents=False)
-    return ids_to_text(greedy_decode(run.model, None, condition=condition)[0], run.vocab)
+    return ids_to_text(decode_greedy(run.model, None, condition=condition)[0], run.vocab)
 
 
 def test_versions_layout_and_models_config(trained_runs, exports, tmp_path):

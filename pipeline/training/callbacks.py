@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_models.decoding import greedy_decode
+from keras_models.decoding import DecodeOptions, decode, response_tokens
 from pipeline.evaluation import likelihood
 from preprocessing.codec import ids_to_text
 from preprocessing.files import write_text_atomic
@@ -342,10 +342,13 @@ class ValidationDiagnostics(keras.callbacks.Callback):
     (into the logs as val_*) and greedy sample responses to validation contexts
     (TensorBoard text)."""
 
-    def __init__(self, dataset, vocab, log_dir, num_batches=4, num_samples=3):
+    def __init__(self, dataset, vocab, log_dir, max_utterance_words, num_batches=4,
+                 num_samples=3):
+        """`max_utterance_words`: the training data's word cap, which samples keep to."""
         super().__init__()
         self.batches = list(dataset.take(num_batches))
         self.vocab = vocab
+        self.options = DecodeOptions(response_tokens(max_utterance_words))
         self.num_samples = num_samples
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
@@ -366,7 +369,8 @@ class ValidationDiagnostics(keras.callbacks.Callback):
         for i in range(int(tf.shape(utterances)[0])):
             n = int(turns[i])
             context = utterances[i:i + 1, : n - 1]
-            response = greedy_decode(self.model, context)[0]
+            response = decode(self.model, self.model.response_condition(context),
+                              self.options)[0][0, 0]
             rows.append("| " + " / ".join(ids_to_text(u, self.vocab) for u in context[0]) +
                         " | " + ids_to_text(utterances[i, n - 1], self.vocab) +
                         " | " + ids_to_text(response, self.vocab) + " |")
