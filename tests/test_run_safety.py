@@ -70,15 +70,21 @@ def test_rerunning_a_finished_run_changes_nothing(small_data, finished_run):
     assert snapshot(finished_run) == before
 
 
-def test_a_run_that_used_its_steps_trains_further_when_given_more_epochs(small_data,
-                                                                        finished_run,
-                                                                        tmp_path):
+def test_a_run_that_used_its_steps_trains_further_when_given_more_epochs(
+        small_data, finished_run, tmp_path, capsys):
     run = str(tmp_path / "run")
     shutil.copytree(finished_run, run)
     longer = FAST.replace("train.epochs=2", "train.epochs=3")
+
+    def in_process(override):
+        with pytest.raises(SystemExit) as e:
+            train.main(["--model", "vhcr_ud", "--data", small_data, "--model_dir", run,
+                        "--params_override", override, "--progress", "none"])
+            raise SystemExit(0)
+        return e.value.code, capsys.readouterr()
     # Only a schedule that does not read the planned length is the same run made longer.
-    cosine = train_run(small_data, run, "vhcr_ud", longer + ",train.lr_decay=cosine")
-    assert cosine.returncode == 2 and "train.lr_decay: 'constant' there" in cosine.stderr
+    code, cosine = in_process(longer + ",train.lr_decay=cosine")
+    assert code == 2 and "train.lr_decay: 'constant' there" in cosine.err
     result = train_run(small_data, run, "vhcr_ud", longer)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "used its 6 planned steps; training further, to 9" in result.stderr
@@ -89,8 +95,8 @@ def test_a_run_that_used_its_steps_trains_further_when_given_more_epochs(small_d
     # The log goes on from the old end: the first 6 steps are not trained again.
     assert event_steps(os.path.join(run, "logs", "validation"), "epoch_nll_bound") == [
         3, 6, 9]
-    again = train_run(small_data, run, "vhcr_ud", longer)
-    assert "is finished (all planned steps at step 9 of 9)" in again.stdout
+    code, again = in_process(longer)
+    assert code == 0 and "is finished (all planned steps at step 9 of 9)" in again.out
 
 
 def test_another_preset_config_or_vocabulary_is_refused_untouched(small_data, finished_run,

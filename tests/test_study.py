@@ -141,91 +141,88 @@ def _run(small_dialogues, tmp_path, rows, scale="small", seeds=1, **kwargs):
 
 
 @pytest.mark.slow
-def test_study_writes_results_resumes_and_judges_claims(small_dialogues, tmp_path,
-                                                        monkeypatch):
+def test_study_writes_results_resumes_seeds_and_judges_claims(small_dialogues, tmp_path,
+                                                              monkeypatch):
+    """One study of HRED (1 seed) and VHCR + u.d. (2 seeds, `auto`), crashed and resumed,
+    then reported again from the results folder alone."""
     calls = []
     real = study.run_logged
 
     def crash_on_second_row_eval(command, log_path, what):
         calls.append(what)
-        if what == "evaluating vhred":
+        if what == "evaluating vhcr_ud":
             raise study.StudyError("simulated crash")
         return real(command, log_path, what)
 
     monkeypatch.setattr(study, "run_logged", crash_on_second_row_eval)
     with pytest.raises(study.StudyError, match="simulated crash"):
-        _run(small_dialogues, tmp_path, ["hred", "vhred"])
-    assert calls == ["training hred", "evaluating hred", "training vhred", "evaluating vhred"]
+        _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
+    assert calls == ["training hred", "evaluating hred", "training vhcr_ud",
+                     "evaluating vhcr_ud"]
     hred_best = tmp_path / "runs" / "hred" / "seed1" / "checkpoints" / "best.weights.h5"
     stamp = os.stat(hred_best).st_mtime_ns
 
     calls.clear()
     monkeypatch.setattr(study, "run_logged", lambda *a: (calls.append(a[2]), real(*a)))
-    readme = _run(small_dialogues, tmp_path, ["hred", "vhred"])
-    assert calls == ["evaluating vhred"]  # nothing finished is redone
+    readme = _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
+    udrop = "evaluating vhcr_ud with utterance drop on"
+    assert calls == ["evaluating vhcr_ud", udrop,  # nothing finished is redone
+                     "training vhcr_ud", "evaluating vhcr_ud", udrop]  # seed 2
     assert os.stat(hred_best).st_mtime_ns == stamp
 
     out = tmp_path / "results"
     assert {"README.md", "results.json", "kl_over_training.png",
             "prior_variance_ratio.png"} <= set(os.listdir(out))
     results = json.loads((out / "results.json").read_text())
-    assert set(results["rows"]) == {"hred", "vhred"}
-    assert results["rows"]["vhred"]["curve"]["global_step"] == [2.0, 4.0]
-    assert results["rows"]["vhred"]["config"]["model"]["kl_annealing_steps"] == 2
-    # The claims are judged from the numbers the study wrote.
-    claims = {c["claim"]: c for c in results["claims"]}
-    assert len(claims) == 7
-    lowest = claims["HRED has the lowest NLL; latent models have higher bounds"]
-    nll = {p: r["likelihood"]["nll_bound"] for p, r in results["rows"].items()}
-    # A 4-step row does not converge, so no verdict counts; what it measured is kept.
-    assert lowest["verdict"] == "not measurable"
-    assert lowest["verdict_unconverged"] == ("held" if nll["hred"] < nll["vhred"]
-                                             else "not held")
-    assert claims["VHCR uses both latents (z_conv and z_utt KL both clearly above zero)"][
-        "verdict"] == "not measurable"  # no VHCR row in this study
-    text = open(readme, encoding="utf-8").read()
-    assert "### VHCR Table 1" in text and "| VHRED | " in text and "*constant reply*" in text
-
-    # Another budget is another study: refused, nothing rewritten.
-    with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
-        study.run_study("vhcr_dailydialog", data_dir=small_dialogues, out_dir=str(out),
-                        runs_dir=str(tmp_path / "runs"), rows=["hred"],
-                        params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4,
-                        seeds=1)
-
-
-@pytest.mark.slow
-def test_seeds_give_per_seed_and_mean_figures_and_claims(small_dialogues, tmp_path):
-    readme = _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
-    results = json.loads((tmp_path / "results" / "results.json").read_text())
     rows = results["rows"]
+    assert set(rows) == {"hred", "vhcr_ud"}
+    assert rows["vhcr_ud"]["curve"]["global_step"] == [2.0, 4.0]
+    assert rows["vhcr_ud"]["config"]["model"]["kl_annealing_steps"] == 2
     assert (len(rows["hred"]["seeds"]), len(rows["vhcr_ud"]["seeds"])) == (1, 2)
     assert os.path.isdir(tmp_path / "runs" / "vhcr_ud" / "seed2" / "checkpoints")
     # The seeds differ (initialisation, data order), and the table is their mean.
     bounds = [s["likelihood"]["nll_bound"] for s in rows["vhcr_ud"]["seeds"]]
     assert bounds[0] != bounds[1]
     assert rows["vhcr_ud"]["likelihood"]["nll_bound"] == pytest.approx(sum(bounds) / 2)
-    # Every claim is judged on the mean and on each seed's view.
+    # VHCR + u.d. is evaluated with utterance drop off (its bound) and on (the authors').
+    assert rows["vhcr_ud"]["likelihood_udrop"]["nll_bound"] > 0
+
+    # The claims are judged from the numbers the study wrote, on the mean and per seed.
+    claims = {c["claim"]: c for c in results["claims"]}
+    assert len(claims) == 7
+    lowest = claims["HRED has the lowest NLL; latent models have higher bounds"]
+    nll = {p: r["likelihood"]["nll_bound"] for p, r in rows.items()}
+    # A 4-step row does not converge, so no verdict counts; what it measured is kept.
+    assert lowest["verdict"] == "not measurable"
+    assert lowest["verdict_unconverged"] == ("held" if nll["hred"] < nll["vhcr_ud"]
+                                             else "not held")
     for claim in results["claims"]:
         assert len(claim["verdict_per_seed"]) == 2
         if claim["verdict_on_mean"] != "not measurable":
             held = claim["verdict_per_seed"].count("held")
             measured = claim.get("verdict_unconverged", claim["verdict"])
             assert (measured == "held") == (claim["verdict_on_mean"] == "held" and held == 2)
-            # No 4-step row converges: a verdict resting on one is not measurable.
             assert claim["verdict"] == "not measurable"
-    # VHCR + u.d. is evaluated with utterance drop off (its bound) and on (the authors').
-    assert rows["vhcr_ud"]["likelihood_udrop"]["nll_bound"] > 0
     text = open(readme, encoding="utf-8").read()
+    assert "### VHCR Table 1" in text and "| HRED | " in text and "*constant reply*" in text
     assert "| vhcr_ud | 2 |" in text and "evaluated both ways" in text
     assert "converged reduced scale" in text
+
+    # Another budget is another study: refused, nothing rewritten.
+    with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
+        study.run_study("vhcr_dailydialog", data_dir=small_dialogues, out_dir=str(out),
+                        runs_dir=str(tmp_path / "runs"), rows=["hred"],
+                        params_override=TINY_STUDY, epochs=3, steps_per_epoch=2, max_examples=4,
+                        seeds="auto")
     # The results folder keeps what the report needs: on a machine without the run
     # folders (weights are never committed) the study still resumes and reports.
     import shutil
     shutil.rmtree(tmp_path / "runs")
+    calls.clear()
     again = _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
-    assert json.loads((tmp_path / "results" / "results.json").read_text())["rows"][
-        "vhcr_ud"]["likelihood"] == rows["vhcr_ud"]["likelihood"]
+    assert calls == []
+    assert json.loads((out / "results.json").read_text())["rows"]["vhcr_ud"][
+        "likelihood"] == rows["vhcr_ud"]["likelihood"]
     assert open(again, encoding="utf-8").read() == text
 
 
