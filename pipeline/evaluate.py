@@ -40,6 +40,7 @@ from pipeline import data
 from pipeline.evaluation import eval_files, likelihood, metrics
 from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
 from pipeline.restore import load_run
+from pipeline.tables import markdown_table, number
 from pipeline.training import run_record
 from preprocessing.codec import ids_to_text
 from preprocessing.files import write_json_atomic, write_text_atomic
@@ -218,20 +219,14 @@ def write_tsv(path, examples):
     write_text_atomic(path, text.getvalue())
 
 
-def _cell(value, digits=4):
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-RESPONSE_HEADER = ("| responder | turns | Average | Greedy | Extrema | BLEU | distinct-1 | "
-                   "distinct-2 | repetition | length | responses |\n"
-                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+RESPONSE_HEADER = ("responder", "turns", "Average", "Greedy", "Extrema", "BLEU", "distinct-1",
+                   "distinct-2", "repetition", "length", "responses")
 
 
 def _response_row(name, turns, m):
-    return (f"| {name} | {turns} | {m['average']:.4f} | {m['greedy']:.4f} | "
-            f"{m['extrema']:.4f} | {m['bleu']:.2f} | {m['distinct_1']:.4f} | "
-            f"{m['distinct_2']:.4f} | {m['repetition']:.3f} | {m['length']:.1f} | "
-            f"{m['responses']} |")
+    return [name, turns, number(m["average"]), number(m["greedy"]), number(m["extrema"]),
+            number(m["bleu"], 2), number(m["distinct_1"]), number(m["distinct_2"]),
+            number(m["repetition"], 3), number(m["length"], 1), m["responses"]]
 
 
 def markdown(report):
@@ -242,16 +237,18 @@ def markdown(report):
              f"{lik['slices']} slices, {lik['responses']} responses, {int(lik['words'])} "
              "words.", "",
              "Per word (VHCR paper's unit): NLL bound = reconstruction + KL; exact for HRED.",
-             "", "| NLL bound | reconstruction | KL z_utt | KL z_conv | PPL | IW NLL | IW PPL |",
-             "|---:|---:|---:|---:|---:|---:|---:|",
-             f"| {lik['nll_bound']:.4f} | {lik['nll']:.4f} | "
-             f"{_cell(lik.get('kl_utt'))} | {_cell(lik.get('kl_conv'))} | {lik['ppl']:.2f} | "
-             f"{_cell(lik.get('iw_nll'))} | {_cell(lik.get('iw_ppl'), 2)} |", "",
+             "", *markdown_table(
+                 ("NLL bound", "reconstruction", "KL z_utt", "KL z_conv", "PPL", "IW NLL",
+                  "IW PPL"),
+                 [[number(lik["nll_bound"]), number(lik["nll"]), number(lik.get("kl_utt")),
+                   number(lik.get("kl_conv")), number(lik["ppl"], 2),
+                   number(lik.get("iw_nll")), number(lik.get("iw_ppl"), 2)]], "r" * 7), "",
              "Per slice (CO paper's unit): NLL bound summed over each slice and averaged "
              "over slices; KL per response.", "",
-             "| NLL bound / slice | KL / response | IW NLL / slice |", "|---:|---:|---:|",
-             f"| {lik['nll_bound_per_slice']:.2f} | {_cell(lik.get('kl_per_response'))} | "
-             f"{_cell(lik.get('iw_nll_per_slice'), 2)} |", "",
+             *markdown_table(("NLL bound / slice", "KL / response", "IW NLL / slice"),
+                             [[number(lik["nll_bound_per_slice"], 2),
+                               number(lik.get("kl_per_response")),
+                               number(lik.get("iw_nll_per_slice"), 2)]], "rrr"), "",
              f"Context gain: {lik['context_gain']:.4f} nats per word (bound "
              f"{lik['nll_bound_shuffled_context']:.4f} with another response's context, "
              f"{lik['nll_bound_own_context']:.4f} with its own; 0 = the context is ignored).",
@@ -264,15 +261,17 @@ def markdown(report):
     lines += ["Responses, with three reference responders on the same contexts (constant: "
               f"\"{report.get('constant_response', '?')}\"; random gold: another "
               "context's gold reply; retrieval: TF-IDF nearest training prompt). Embedding "
-              f"metrics over words, vectors `{report['word_vectors']}`.", "", RESPONSE_HEADER]
+              f"metrics over words, vectors `{report['word_vectors']}`.", ""]
     references = report.get("references", {})
+    rows = []
     for turns in TURNS:
         for key, m in report["responses"].items():
             mode, t = key.split("/")
             if int(t) == turns:
-                lines.append(_response_row(mode, turns, m))
+                rows.append(_response_row(mode, turns, m))
         for name, m in references.get(str(turns), {}).items():
-            lines.append(_response_row(f"*{name}*", turns, m))
+            rows.append(_response_row(f"*{name}*", turns, m))
+    lines += markdown_table(RESPONSE_HEADER, rows)
     return "\n".join(lines) + "\n"
 
 
@@ -285,10 +284,10 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
             for name in ("average", "greedy", "extrema", "bleu", "distinct_1", "distinct_2"):
                 tf.summary.scalar(f"eval/{key}/{name}", m[name], step=step)
         for (mode, turns), examples in results.items():
-            rows = [f"| {ex['context']} | {EOU.join(ex['gold'])} | {EOU.join(ex['response'])} |"
+            rows = [[ex["context"], EOU.join(ex["gold"]), EOU.join(ex["response"])]
                     for ex in examples[:samples]]
-            tf.summary.text(f"eval/{mode}/{turns}turn", "| context | gold | response |\n"
-                            "|---|---|---|\n" + "\n".join(rows), step=step)
+            tf.summary.text(f"eval/{mode}/{turns}turn", "\n".join(markdown_table(
+                ("context", "gold", "response"), rows, "lll")), step=step)
     writer.flush()
 
 

@@ -36,6 +36,7 @@ import string
 import sys
 
 from pipeline.evaluation import eval_files
+from pipeline.tables import markdown_table
 from preprocessing.cli import ToolError
 
 EOU = " __eou__ "
@@ -385,12 +386,6 @@ def format_cell(share):
     return f"{share['percent']:.1f}% [{low:.1f}, {high:.1f}]"
 
 
-def markdown_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def format_markdown(result):
     """The result as the papers lay it out: CO's per-question shares or VHCR's Table 4 row."""
     caption = (f"Human evaluation ({result['design']} design, split {result['split']}, "
@@ -402,15 +397,15 @@ def format_markdown(result):
         table = markdown_table(
             ["comparison", "wins", "losses", "ties", "n"],
             [[f"{c['system']} vs {c['opponent']}", format_cell(c["wins"]),
-              format_cell(c["losses"]), format_cell(c["ties"]), c["n"]]])
+              format_cell(c["losses"]), format_cell(c["ties"]), c["n"]]], "lllll")
     else:
         questions = list(result["questions"])
         rows = [[choice] + [format_cell(result["questions"][q]["choices"][choice])
                             for q in questions]
                 for choice in result["systems"] + [TIE]]
         rows.append(["n"] + [result["questions"][q]["n"] for q in questions])
-        table = markdown_table(["system"] + questions, rows)
-    return caption + "\n\n" + table
+        table = markdown_table(["system"] + questions, rows, "l" * (1 + len(questions)))
+    return caption + "\n\n" + "\n".join(table)
 
 
 # ---------------------------------------------------------------------------- CLI

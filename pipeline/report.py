@@ -25,6 +25,7 @@ import yaml
 
 from pipeline import configs
 from pipeline.evaluation import eval_files
+from pipeline.tables import markdown_table
 
 PAPER_NUMBERS = os.path.join(os.path.dirname(__file__), "paper_numbers.yaml")
 REFERENCE_NAMES = {"constant": "*constant reply*", "random_gold": "*random gold reply*",
@@ -171,45 +172,45 @@ def render_table(table, runs, paper_numbers, corpus):
     header += [f"{name} (paper{'' if shown == corpus else ', ' + str(shown)})"
                for name, _, _ in table.columns]
     header += [f"{name} (ours)" for name, _ in table.extra]
-    lines = [f"### {table.title}", "", "| " + " | ".join(header) + " |",
-             "|---|" + "---:|" * (len(header) - 1)]
-    rows = list(dict.fromkeys(list(table.rows.values()) + list(paper)))
-    for row in rows:
+    cells = []
+    for row in dict.fromkeys(list(table.rows.values()) + list(paper)):
         report = ours.get(row)
-        cells = [row]
+        line = [row]
         if computable:
-            cells += [_format(getter(report) if report else None)
-                      for _, _, getter in table.columns]
-        cells += [_format((paper.get(row) or {}).get(key)) for _, key, _ in table.columns]
-        cells += [_format(getter(report) if report else None) for _, getter in table.extra]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += _reference_rows(table, list(ours.values()), len(header))
+            line += [_format(getter(report) if report else None)
+                     for _, _, getter in table.columns]
+        line += [_format((paper.get(row) or {}).get(key)) for _, key, _ in table.columns]
+        line += [_format(getter(report) if report else None) for _, getter in table.extra]
+        cells.append(line)
+    references, note = _reference_rows(table, list(ours.values()), len(header))
+    lines = [f"### {table.title}", "", *markdown_table(header, cells + references), *note]
     if table.note:
         lines += ["", table.note]
     return lines + [""]
 
 
 def _reference_rows(table, reports, width):
-    """The reference responders of the first run that has them for this table."""
+    """The rows of the reference responders of the first run that has them for this
+    table, and the lines of a note below the table when runs answered other contexts."""
     if not table.responses:
-        return []
+        return [], []
     with_refs = [r for r in reports if table.responses in r.get("references", {})]
     if not with_refs:
-        return []
+        return [], []
     refs = with_refs[0]["references"][table.responses]
-    lines = []
+    rows, lines = [], []
     for name, label in REFERENCE_NAMES.items():
         metrics = refs.get(name)
         if metrics is None:
             continue
         cells = [label] + [_format(metrics.get(key)) for _, key, _ in table.columns]
-        lines.append("| " + " | ".join(cells + ["-"] * (width - len(cells))) + " |")
+        rows.append(cells + ["-"] * (width - len(cells)))
     ids = {r["references"][table.responses]["constant"].get("contexts_id") for r in with_refs}
     if len(ids) > 1:
         lines.append("")
         lines.append("Runs answered different contexts (e.g. another --max_examples); the "
                      "reference rows are the first run's.")
-    return lines
+    return rows, lines
 
 
 def render(runs, paper_numbers):

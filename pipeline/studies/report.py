@@ -11,6 +11,7 @@ from pipeline import report
 from pipeline.evaluation import eval_files
 from pipeline.studies import claims as study_claims
 from pipeline.studies import seeds as study_seeds
+from pipeline.tables import markdown_table, number
 from pipeline.training.run_record import RECORD_FILE
 from preprocessing.files import write_json_atomic
 
@@ -221,10 +222,7 @@ def _setup_lines(name, study, state, rows):
                                                    "KL, 1 elsewhere)"
                                                    if plan.get("seeds", "auto") == "auto"
                                                    else "")
-        + "; tables give the seeds' mean, the rows table each seed.",
-        "", "| row | seed | KL ramp (ours / paper) | SS k (ours / paper) | early stopping "
-        "armed at | best step | last step | converged | train s |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+        + "; tables give the seeds' mean, the rows table each seed.", ""]
     return lines
 
 
@@ -236,7 +234,7 @@ def total_kl(likelihood):
 
 def _row_lines(study, state, loaded):
     """One line per seed of each row: schedules, optimum, convergence, time, test bound."""
-    lines = []
+    rows = []
     key = "nll_bound_per_slice" if study.paper == "co" else "nll_bound"
     for preset, seed_rows in loaded.items():
         r = state["rows"][preset]
@@ -249,19 +247,16 @@ def _row_lines(study, state, loaded):
             converged = ("yes" if finished.get("reason") == "early stopping" else
                          "**no** (step cap)" if finished else "-")
             seconds = r["seeds"][seed].get("train_seconds", "-")
-            lines.append(
-                f"| {label} | {seed} | {mc['kl_annealing_steps']} / {mp['kl_annealing_steps']}"
-                f" | {mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']} | "
-                f"{start} | {best[0]:.0f} | {finished.get('step', '-')} | {converged} | "
-                f"{seconds} |" if best else
-                f"| {label} | {seed} | - | - | {start} | - | - | {converged} | {seconds} |")
-    lines += ["", "Test bound per seed (" + ("per slice" if study.paper == "co" else
-                                              "per word") + ") and the KL of every latent "
-              "(per word):", "",
-              "| row | " + " | ".join(f"seed {k}" for k in range(1, 1 + max(
-                  len(v) for v in loaded.values()))) + " | mean | spread (max - min) |",
-              "|---|" + "---:|" * (2 + max(len(v) for v in loaded.values()))]
+            rows.append(
+                [label, seed, f"{mc['kl_annealing_steps']} / {mp['kl_annealing_steps']}",
+                 f"{mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']}",
+                 start, f"{best[0]:.0f}", finished.get("step", "-"), converged, seconds]
+                if best else [label, seed, "-", "-", start, "-", "-", converged, seconds])
+    lines = markdown_table(("row", "seed", "KL ramp (ours / paper)", "SS k (ours / paper)",
+                            "early stopping armed at", "best step", "last step", "converged",
+                            "train s"), rows, "lrrrrrrlr")
     width = max(len(v) for v in loaded.values())
+    rows = []
     for preset, seed_rows in loaded.items():
         values = [row["evaluation"]["likelihood"].get(key) for row in seed_rows]
         kls = [total_kl(row["evaluation"]["likelihood"]) for row in seed_rows]
@@ -270,9 +265,12 @@ def _row_lines(study, state, loaded):
         numbers = [v for v in values if v is not None]
         mean = sum(numbers) / len(numbers) if numbers else None
         spread = max(numbers) - min(numbers) if len(numbers) > 1 else None
-        lines.append(f"| {preset} | " + " | ".join(cells) + f" | "
-                     f"{'-' if mean is None else f'{mean:.4f}'} | "
-                     f"{'-' if spread is None else f'{spread:.4f}'} |")
+        rows.append([preset, *cells, number(mean), number(spread)])
+    lines += ["", "Test bound per seed (" + ("per slice" if study.paper == "co" else
+                                              "per word") + ") and the KL of every latent "
+              "(per word):", "",
+              *markdown_table(["row", *(f"seed {k}" for k in range(1, 1 + width)), "mean",
+                               "spread (max - min)"], rows)]
     total = sum(seed.get(k, 0) for p in loaded for seed in state["rows"][p]["seeds"].values()
                 for k in ("train_seconds", "eval_seconds", "eval_udrop_seconds",
                           "latent_seconds"))
@@ -290,17 +288,16 @@ def _udrop_lines(loaded):
     lines = ["### Utterance-drop rows evaluated both ways", "",
              "Utterance drop **off** is the model's own bound; **on** is how the VHCR "
              "authors' code evaluates (it does not switch the drop off), so their published "
-             "VHCR + u.d. figures are of this kind. Seeds' mean, test split, per word.", "",
-             "| model | NLL bound (off) | KL z_conv (off) | KL z_utt (off) | NLL bound (on) | "
-             "KL z_conv (on) | KL z_utt (on) |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "VHCR + u.d. figures are of this kind. Seeds' mean, test split, per word.", ""]
+    cells = []
     for preset, row in rows:
         off, on = row["evaluation"]["likelihood"], row["evaluation_udrop"]["likelihood"]
-        cell = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.4f}"  # noqa: E731
-        lines.append(f"| {study_claims._name(preset)} | {cell(off, 'nll_bound')} | "
-                     f"{cell(off, 'kl_conv')} | {cell(off, 'kl_utt')} | "
-                     f"{cell(on, 'nll_bound')} | {cell(on, 'kl_conv')} | "
-                     f"{cell(on, 'kl_utt')} |")
-    return lines + [""]
+        cells.append([study_claims._name(preset),
+                      *(number(d.get(k)) for d in (off, on)
+                        for k in ("nll_bound", "kl_conv", "kl_utt"))])
+    return lines + markdown_table(
+        ("model", "NLL bound (off)", "KL z_conv (off)", "KL z_utt (off)", "NLL bound (on)",
+         "KL z_conv (on)", "KL z_utt (on)"), cells) + [""]
 
 
 def load_references(out_dir):
@@ -320,24 +317,23 @@ def _reference_lines(references, loaded):
              "Their PyTorch code (`benchmarks/reference_vhcr.py`) on the same preprocessed "
              "conversations and vocabulary, at this study's sizes and schedule; validation "
              "per word on the whole validation split (theirs with utterance drop on, as "
-             "their evaluation runs).", "",
-             "| row | source | step | NLL bound | KL z_conv | KL z_utt |",
-             "|---|---|---:|---:|---:|---:|"]
+             "their evaluation runs).", ""]
+    rows = []
     for ref in references:
         curve = ref["curve"]
         for i, step in enumerate(curve.get("global_step", [])):
             cells = [curve.get(c, [None] * (i + 1))[i] for c in
                      ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
-            lines.append(f"| {ref['row']} | authors' code | {step:.0f} | " + " | ".join(
-                "-" if v is None else f"{v:.4f}" for v in cells) + " |")
+            rows.append([ref["row"], "authors' code", f"{step:.0f}", *map(number, cells)])
         ours = loaded.get(ref["row"])
         if ours:
             curve = ours[0]["curve"]
             for i, step in enumerate(curve.get("global_step", [])):
                 cells = [(curve.get(c) or [None] * (i + 1))[i] for c in
                          ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
-                lines.append(f"| {ref['row']} | ours, seed 1 | {step:.0f} | " + " | ".join(
-                    "-" if v is None else f"{v:.4f}" for v in cells) + " |")
+                rows.append([ref["row"], "ours, seed 1", f"{step:.0f}", *map(number, cells)])
+    lines += markdown_table(("row", "source", "step", "NLL bound", "KL z_conv", "KL z_utt"),
+                            rows, "llrrrr")
     lines += ["", *[f"- {ref['row']}: {ref.get('note', '')}" for ref in references
                     if ref.get("note")], ""]
     return lines
@@ -410,12 +406,10 @@ def write(name, study, state, runs_dir, out_dir, rows):
              "## Findings (seeds' mean)", ""]
     lines += [f"- {f}" for f in findings] + ["", "## The paper's claims", "",
                                              "A claim is held only if it holds on the seeds' "
-                                             "mean and on a majority of seeds.", "",
-                                             "| claim | verdict | evidence | figure |",
-                                             "|---|---|---|---|"]
-    for c in claims:
-        lines.append(f"| {c['claim']} | **{c['verdict']}** | {c['evidence']} | "
-                     f"{c['figure'] or '-'} |")
+                                             "mean and on a majority of seeds.", ""]
+    lines += markdown_table(("claim", "verdict", "evidence", "figure"),
+                            [[c["claim"], f"**{c['verdict']}**", c["evidence"],
+                              c["figure"] or "-"] for c in claims], "llll")
     lines += ["", "## Tables (ours, seeds' mean, beside the paper's)", ""]
     runs = [(p, row["evaluation"]) for p, row in mean.items()]
     for table in report.TABLES:

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from keras_models.decoding import DecodeOptions, decode, response_tokens
 from pipeline.evaluation import likelihood
+from pipeline.tables import markdown_table
 from preprocessing.codec import ids_to_text
 from preprocessing.files import write_text_atomic
 
@@ -371,10 +372,10 @@ class ValidationDiagnostics(keras.callbacks.Callback):
             context = utterances[i:i + 1, : n - 1]
             response = decode(self.model, self.model.response_condition(context),
                               self.options)[0][0, 0]
-            rows.append("| " + " / ".join(ids_to_text(u, self.vocab) for u in context[0]) +
-                        " | " + ids_to_text(utterances[i, n - 1], self.vocab) +
-                        " | " + ids_to_text(response, self.vocab) + " |")
-        table = "| context | gold | greedy response |\n|---|---|---|\n" + "\n".join(rows)
+            rows.append([" / ".join(ids_to_text(u, self.vocab) for u in context[0]),
+                         ids_to_text(utterances[i, n - 1], self.vocab),
+                         ids_to_text(response, self.vocab)])
+        table = "\n".join(markdown_table(("context", "gold", "greedy response"), rows, "lll"))
         with self.writer.as_default(), tf.summary.record_if(True):
             tf.summary.text("sample_responses", table, step=global_step(self.model))
         self.writer.flush()
