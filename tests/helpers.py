@@ -35,7 +35,7 @@ def run_and_collect(build, tmp_path):
     {name: [elements]}, for tests whose checks span whole outputs (a reader's every
     dialogue). Elements travel through files (pickled): the runner pickles its DoFns, so
     a matcher could not hand them back through memory. Checks that fit a matcher use
-    `assert_that` directly (tests/test_transforms.py)."""
+    `assert_that` directly (tests/preprocessing/test_transforms.py)."""
     with beam_test_pipeline() as p:
         outputs = build(p)
         for name, pcoll in outputs.items():

@@ -35,7 +35,7 @@ def exports(trained_runs, tmp_path_factory):
 
 
 def fresh(path, *flags):
-    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests",
+    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "tests", "scripts",
                                                           "serving_fresh.py"),
                              path, json.dumps(CONTEXTS), *flags],
                             cwd=os.path.dirname(path), capture_output=True, text=True)

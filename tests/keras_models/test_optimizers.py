@@ -1,4 +1,4 @@
-"""FusedAdam makes exactly Keras Adam's updates (tests/mirrored_step.py covers it under
+"""FusedAdam makes exactly Keras Adam's updates (tests/scripts/mirrored_step.py covers it under
 MirroredStrategy)."""
 import keras
 import numpy as np

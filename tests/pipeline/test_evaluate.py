@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from pipeline import evaluate, latent, report
 from pipeline.restore import load_run
+from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # trains and evaluates tiny runs
 
@@ -150,7 +151,7 @@ def test_report_prints_every_paper_table_with_the_papers_numbers(tmp_path):
 
 
 def test_shipped_paper_numbers_equal_the_shared_tables():
-    shared = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "papers",
+    shared = os.path.join(REPO_ROOT, "..", "shared", "papers",
                           "tables.yaml")
     if not os.path.isfile(shared):
         pytest.skip(f"{shared} not found (the ../shared checkout)")

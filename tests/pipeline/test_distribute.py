@@ -20,7 +20,7 @@ def run_module(*args, env=None):
 
 @pytest.mark.parametrize("architecture", ["hred", "vhcr"])
 def test_mirrored_two_replicas_equal_one_device(small_data, architecture):
-    result = run_module("tests.mirrored_step", small_data, architecture)
+    result = run_module("tests.scripts.mirrored_step", small_data, architecture)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["replicas"] == 2

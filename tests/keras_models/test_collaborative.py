@@ -48,7 +48,7 @@ def test_co_rows_are_presets():
 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_each_phase_moves_only_its_parameters(small_data, strategy):
-    result = subprocess.run([sys.executable, "-m", "tests.co_phases", small_data, strategy,
+    result = subprocess.run([sys.executable, "-m", "tests.scripts.co_phases", small_data, strategy,
                              "co_ss"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
