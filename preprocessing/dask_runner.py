@@ -3,7 +3,8 @@
 Beam 2.77's DaskRunner (`apache_beam.runners.dask`, experimental) translates a pipeline
 into dask.bag operations and runs them on a dask.distributed cluster, but three of its
 shortcuts lose or mix data in a job like ours (each found by
-`tests/preprocessing/test_dask_runner.py`, which compares this runner's output with the default one's):
+`tests/preprocessing/test_dask_runner.py`, which compares this runner's output with the
+default one's):
 - a ParDo with tagged outputs hands every consumer the whole output bag, all tags mixed
   (so `Partition` does not partition and rejections flow into the statistics);
 - outputs emitted in `finish_bundle` are dropped (BatchElements' last batch of a

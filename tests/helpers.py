@@ -56,6 +56,22 @@ def run_and_collect(build, tmp_path):
 TINY_MODEL = {"embedding_dim": 16, "utterance_units": 16, "context_units": 24,
               "decoder_units": 16, "latent_dim": 8, "conv_latent_dim": 8, "mlp_units": 16,
               "kl_annealing_steps": 0}  # a few-step run fits no paper schedule
+
+
+def tiny_model(preset, batch, vocab_size, learning_rate=1e-2, clipnorm=0.0, **model):
+    """A tiny `preset` model (TINY_MODEL sizes, then `model` overrides) built and compiled
+    by the one factory, `compile_model`, as training builds it: FusedAdam at a constant
+    `learning_rate` (CO: both optimizers), `clipnorm` 0 for none. Call inside a
+    strategy's scope for a distributed one."""
+    from pipeline import configs
+    from pipeline.training.factory import compile_model
+    config = configs.make_config(preset)
+    config.override({"model": {**TINY_MODEL, **model},
+                     "train": {"learning_rate": learning_rate, "warmup_steps": 0,
+                               "lr_decay": "constant", "clipnorm": clipnorm}})
+    return compile_model(config, vocab_size, batch)
+
+
 TINY_OVERRIDE = ",".join(f"model.{k}={v}" for k, v in TINY_MODEL.items())
 
 

@@ -50,17 +50,10 @@ def test_bad_cutoffs_are_refused(cutoffs):
 
 
 def test_a_model_with_adaptive_softmax_trains_and_scores_exactly():
-    from keras_models import build_model
-    from keras_models.optimizers import FusedAdam
-    from pipeline import configs
-    from tests.helpers import TINY_MODEL, decode_greedy
-    config = configs.make_config("vhred")
-    config.override({"model": {**TINY_MODEL, "softmax_cutoffs": [12, 30]}})
-    model = build_model(config.model, 60)
+    from tests.helpers import decode_greedy, tiny_model
     batch = {"utterances": tf.constant(
         [[[4, 20, 45, 3], [5, 33, 3, 0], [59, 3, 0, 0]]] * 4, tf.int32)}
-    model.build_from_batch(batch)
-    model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(0.01)))
+    model = tiny_model("vhred", batch, 60, 0.01, softmax_cutoffs=[12, 30])
     first = float(model.train_step(batch)["nll"])
     for _ in range(20):
         last = float(model.train_step(batch)["nll"])

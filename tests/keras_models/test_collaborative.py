@@ -12,22 +12,17 @@ import tensorflow as tf
 
 from keras_models import build_model
 from keras_models.collaborative import AE, CVAE
-from keras_models.optimizers import FusedAdam
 from pipeline import configs, data
 from pipeline.training import callbacks
-from tests.helpers import REPO_ROOT, TINY_MODEL, TINY_OVERRIDE
+from tests.helpers import REPO_ROOT, TINY_OVERRIDE, tiny_model
 
 pytestmark = pytest.mark.slow  # trains CO models, in process and by pipeline.train
 
 
 def make(small_data, preset="co_ss", **overrides):
-    config = configs.make_config(preset)
-    config.override({"model": {**TINY_MODEL, **overrides}})
-    model = build_model(config.model, len(data.load_vocabulary(small_data)))
     batch = next(iter(data.make_dataset(small_data, "train", 8, training=False)))
-    model.build_from_batch(batch)
-    model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(1e-2)))
-    return model, batch
+    return tiny_model(preset, batch, len(data.load_vocabulary(small_data)),
+                      **overrides), batch
 
 
 def stream(small_data):

@@ -72,13 +72,16 @@ def test_three_turn_generation_feeds_its_own_responses_back(runs):
     from keras_models.decoding import append_utterance
     from tests.helpers import decode_greedy
     run = load_run(str(runs / "hred"))  # no latent: greedy decoding is deterministic
-    responder = evaluate.Responder(run.model)
+    options = run.decode_options()
+    responder = evaluate.Responder(run.model, options)
     context = tf.constant([[[4, 5, 3], [6, 3, 0]], [[7, 3, 0], [0, 0, 0]]], tf.int32)
     first, second, third = responder.conversation(context, "greedy", 3)
-    expected_second = decode_greedy(run.model, append_utterance(context, first))
+    expected_second = decode_greedy(run.model, append_utterance(context, first),
+                                    options.max_length)
     np.testing.assert_array_equal(second.numpy(), expected_second.numpy())
     fed = append_utterance(append_utterance(context, first), second)
-    np.testing.assert_array_equal(third.numpy(), decode_greedy(run.model, fed).numpy())
+    np.testing.assert_array_equal(third.numpy(),
+                                  decode_greedy(run.model, fed, options.max_length).numpy())
 
 
 def test_split_context_takes_the_last_turns_as_references():

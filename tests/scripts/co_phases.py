@@ -14,12 +14,10 @@ if __name__ == "__main__" and sys.argv[2] == "mirrored":
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_models import build_model  # noqa: E402
 from keras_models.collaborative import CollaborativeVED  # noqa: E402
-from keras_models.optimizers import FusedAdam  # noqa: E402
-from pipeline import configs, data  # noqa: E402
+from pipeline import data  # noqa: E402
 from pipeline.training import callbacks  # noqa: E402
-from tests.helpers import TINY_MODEL  # noqa: E402
+from tests.helpers import tiny_model  # noqa: E402
 
 STEPS_PER_EPOCH = 2
 TRACES = {}  # phase -> Python calls of the step function (once per trace and replica)
@@ -59,15 +57,11 @@ class Snapshots(keras.callbacks.Callback):
 def main(data_dir, strategy_name, preset):
     CollaborativeVED.phase_train_step = count_traces(CollaborativeVED.phase_train_step)
     strategy = distribute.make_strategy(strategy_name, 2)
-    config = configs.make_config(preset)
-    config.override({"model": TINY_MODEL})
     vocab_size = len(data.load_vocabulary(data_dir))
     stream = data.make_dataset(data_dir, "train", 8, training=True, shuffle_buffer=50)
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = build_model(config.model, vocab_size)
-        model.build_from_batch(next(iter(stream)))
-        model.compile(optimizer=model.build_optimizers(lambda step=None: FusedAdam(1e-2)))
+        model = tiny_model(preset, next(iter(stream)), vocab_size)
     snapshots = Snapshots()
     model.fit(stream, epochs=3, steps_per_epoch=STEPS_PER_EPOCH, verbose=0,
               callbacks=[callbacks.PhaseSchedule(STEPS_PER_EPOCH), snapshots])
