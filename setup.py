@@ -50,8 +50,9 @@ setuptools.setup(
     ]},
     extras_require={
         # The tests run the preprocessing job on a dask.distributed LocalCluster too.
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "apache-beam[dask]>=2.77,<2.78",
-                "ruff>=0.17,<0.18"],
+        # pytest-xdist: the suite runs in two processes (pytest.ini).
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5",
+                "apache-beam[dask]>=2.77,<2.78", "ruff>=0.17,<0.18"],
         "dataflow": ["apache-beam[gcp]>=2.77,<2.78"],
         # --runner DaskRunner on a dask.distributed cluster (preprocessing/dask_runner.py).
         "dask": ["apache-beam[dask]>=2.77,<2.78"],

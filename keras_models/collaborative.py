@@ -17,22 +17,26 @@ starting with AE. Each phase has its
 own compiled train function (Keras caches `train_function`, so flipping an attribute
 would silently keep training the first phase); `set_phase` swaps them, driven by
 `pipeline.training.callbacks.PhaseSchedule` from the global step, so a resumed run lands in the
-right phase. Both optimizers are built up front and saved with the weights.
+right phase. Both optimizers are built up front, passed to `compile` (as keras-io's GAN
+example passes its two) and saved with the weights.
 
 Evaluation uses the posterior path (z = g(e, c), e ~ q(e | z~, c)): per-word NLL + KL is
 the reported bound. Generation samples e ~ p(e | c) and decodes from z = g(e, c).
 """
 import functools
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from keras_models import schedules
+from keras_models.config import ModelConfig
 from keras_models.conversation_model import ConversationModel
 from keras_models.inference import teacher_inputs
 from keras_models.layers import GaussianHead, LatentGenerator
 from keras_models.layers.gaussian import gaussian_kl, log_density, sample
 from keras_models.losses import global_sum
+from keras_models.types import Batch, Moments, OptimizerFactory, Terms
 
 AE, CVAE, JOINT = "ae", "cvae", "joint"
 PHASE_IDS = {AE: 0.0, CVAE: 1.0, JOINT: 2.0}
@@ -43,13 +47,16 @@ PHASE_METRICS = {
     CVAE: ("loss", "cvae_loss", "kl_utt", "kl_response", "gen_error", "words"),
 }
 PHASE_METRICS[JOINT] = PHASE_METRICS[AE]
-CO_TRACKERS = ("ae_loss", "cvae_loss", "gen_error", "kl_response", "keep_rate")
 
 
 class CollaborativeVED(ConversationModel):
     latent_names = ("utt",)  # e, the CVAE's per-response latent
+    # No bag-of-words, z_conv or KL weight: max(alpha, KL) is CO's only KL term.
+    TRACKERS = ("loss", "nll", "kl_utt", "nll_bound", "padding_fraction", "words", "ppl",
+                "ae_loss", "cvae_loss", "gen_error", "kl_response", "keep_rate")
 
-    def __init__(self, config, vocab_size, seed=1, **kwargs):
+    def __init__(self, config: ModelConfig, vocab_size: int, seed: int = 1,
+                 **kwargs) -> None:
         super().__init__(config, vocab_size, seed=seed, **kwargs)
         dim, hidden = config.latent_dim, config.mlp_units
         self.target_encoder = keras.layers.Dense(dim, name="target_encoder")  # f_theta
@@ -57,69 +64,68 @@ class CollaborativeVED(ConversationModel):
         self.cvae_posterior = GaussianHead(dim, hidden, name="cvae_posterior")
         self.generator = LatentGenerator(dim, hidden, name="generator")
         self.schedule_seed = keras.random.SeedGenerator(self.seed_for(31))
-        for name in CO_TRACKERS:
-            self.trackers[name] = keras.metrics.Mean(name=name)
-        for name in ("bow", "kl_conv", "kl_weight"):  # not part of this model
-            self.trackers.pop(name)
         self.global_step = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                            trainable=False, name="global_step",
                                            aggregation="only_first_replica")
-        for name in ("bow_loss", "kl_annealing_steps", "free_bits_per_dim", "free_bits_total"):
-            if getattr(config, name):
-                raise ValueError(f"model.{name} is not part of the CO objective (its KL term "
-                                 f"is max(alpha, KL)); use it with vhred or vhcr")
         self.phase = JOINT if config.joint_phases else AE
         self.cvae_optimizer = None
         self._phase_functions = None
 
     # ----- parameter sets and optimizers ------------------------------------------------
-    def cvae_variables(self):
+    def cvae_variables(self) -> list[keras.Variable]:
         """phi: the CVAE's prior, posterior and generator."""
         return [v for layer in (self.cvae_prior, self.cvae_posterior, self.generator)
                 for v in layer.trainable_variables]
 
-    def ae_variables(self):
+    def ae_variables(self) -> list[keras.Variable]:
         """theta: everything else (embeddings, encoders, f_theta, decoder)."""
         phi = {id(v) for v in self.cvae_variables()}
         return [v for v in self.trainable_variables if id(v) not in phi]
 
-    def build_optimizers(self, make_optimizer):
+    def build_optimizers(self, make_optimizer: OptimizerFactory
+                         ) -> dict[str, keras.optimizers.Optimizer]:
         """One optimizer per parameter set, both built now, their learning-rate schedules
         on the global step (each optimizer's own count would run the schedule at half
-        speed). The AE one is compiled (it is `model.optimizer`); its step count is the
-        scheduled-sampling step i."""
+        speed)."""
         step = lambda: self.global_step  # noqa: E731
-        optimizer = make_optimizer(step=step)
-        optimizer.build(self.ae_variables())
-        self.cvae_optimizer = make_optimizer(step=step)
-        self.cvae_optimizer.build(self.cvae_variables())
-        return optimizer
+        ae_optimizer, cvae_optimizer = make_optimizer(step=step), make_optimizer(step=step)
+        ae_optimizer.build(self.ae_variables())
+        cvae_optimizer.build(self.cvae_variables())
+        return {"ae_optimizer": ae_optimizer, "cvae_optimizer": cvae_optimizer}
+
+    def compile(self, ae_optimizer: keras.optimizers.Optimizer,
+                cvae_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
+        """theta's optimizer is Keras's `optimizer` (its step count is the scheduled-sampling
+        step i), phi's is `cvae_optimizer`; a new compile makes new phase functions."""
+        super().compile(optimizer=ae_optimizer, **kwargs)
+        self.cvae_optimizer = cvae_optimizer
+        self._phase_functions = None
 
     @property
-    def step_counter(self):
+    def step_counter(self) -> tf.Variable:
         return self.global_step
 
-    def keep_rate(self):
+    def keep_rate(self) -> tf.Tensor:
         """Scheduled sampling's probability of feeding z~ (0 without scheduled sampling)."""
         k = self.config.scheduled_sampling_steps
         return schedules.keep_rate(self.optimizer.iterations, k) if k else tf.constant(0.0)
 
     # ----- phase switching ----------------------------------------------------------------
-    def phases(self):
+    def phases(self) -> tuple[str, ...]:
         return (JOINT,) if self.config.joint_phases else (AE, CVAE)
 
-    def phase_at(self, step, steps_per_epoch):
+    def phase_at(self, step: int, steps_per_epoch: int) -> str:
         """The phase of global step `step`: AE first, then alternating every period."""
         if self.config.joint_phases:
             return JOINT
         return (AE, CVAE)[(step // self.phase_period(steps_per_epoch)) % 2]
 
-    def phase_period(self, steps_per_epoch):
+    def phase_period(self, steps_per_epoch: int) -> int:
         """Steps per phase: model.phase_period_steps, else phase_period_epochs epochs."""
         return (self.config.phase_period_steps
                 or max(1, self.config.phase_period_epochs) * steps_per_epoch)
 
-    def make_train_function(self, force=False):
+    def make_train_function(self, force: bool = False) -> Callable:
         """One Keras train function per phase instead of Keras's single cached one. Keras
         binds `self.train_step` when it makes the function, so each is bound to its phase."""
         if self._phase_functions is not None and self.train_function is not None \
@@ -137,19 +143,16 @@ class CollaborativeVED(ConversationModel):
         self.set_phase(self.phase)
         return self.train_function
 
-    def set_phase(self, phase):
+    def set_phase(self, phase: str) -> None:
         if phase not in self.phases():
             raise ValueError(f"phase {phase!r} is not one of {self.phases()}")
         self.phase = phase
         if self._phase_functions is not None:
             self.train_function = self._phase_functions[phase]
 
-    def compile(self, *args, **kwargs):
-        super().compile(*args, **kwargs)
-        self._phase_functions = None
-
     # ----- the two modules -----------------------------------------------------------------
-    def posterior_path(self, context, target_vectors):
+    def posterior_path(self, context: tf.Tensor, target_vectors: tf.Tensor
+                       ) -> dict[str, tf.Tensor | Moments]:
         """z~ = f(x), the prior and posterior moments of e, e ~ q(e | z~, c), z = g(e, c)."""
         z_tilde = tf.cast(self.target_encoder(target_vectors), tf.float32)
         prior = self.cvae_prior(context)
@@ -160,22 +163,27 @@ class CollaborativeVED(ConversationModel):
         z = self.generator(tf.concat([tf.cast(e, context.dtype), context], -1))
         return {"z_tilde": z_tilde, "prior": prior, "posterior": posterior, "e": e, "z": z}
 
-    def cvae(self, context, target_vectors):
+    def cvae(self, context: tf.Tensor, target_vectors: tf.Tensor
+             ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         """z~, KL per dimension [N, D], the posterior-path z = g(e, c), and 1/2||z - z~||^2."""
         path = self.posterior_path(context, target_vectors)
         z_tilde, z = path["z_tilde"], path["z"]
         gen_error = 0.5 * tf.reduce_sum(tf.square(z - tf.stop_gradient(z_tilde)), -1)
         return z_tilde, gaussian_kl(*path["posterior"], *path["prior"]), z, gen_error
 
-    def condition(self, context, z):
+    def condition(self, context: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
         return tf.concat([context, tf.cast(z, context.dtype)], -1)
 
-    def utterance_latent(self, context, target, conversation, training):
+    def utterance_latent(self, context: tf.Tensor, target: tf.Tensor,
+                         conversation: tf.Tensor | None, training: bool
+                         ) -> tuple[tf.Tensor, tf.Tensor]:
         """The posterior path, used for evaluation and diagnostics."""
         _, kl, z, _ = self.cvae(context, target)
         return self.condition(context, z), kl
 
-    def response_log_weights(self, context, target_vectors, targets, conversation):
+    def response_log_weights(self, context: tf.Tensor, target_vectors: tf.Tensor,
+                             targets: tf.Tensor, conversation: tf.Tensor | None
+                             ) -> tf.Tensor:
         """Over e, with q(e | z~, c) as the proposal and z = g(e, c) (the posterior path
         that evaluation's bound uses)."""
         path = self.posterior_path(context, target_vectors)
@@ -184,17 +192,19 @@ class CollaborativeVED(ConversationModel):
         return (-nll + log_density(path["e"], *path["prior"])
                 - log_density(path["e"], *path["posterior"]))
 
-    def generation_condition(self, context, conversation, sample_latent=True):
+    def generation_condition(self, context: tf.Tensor, conversation: tf.Tensor | None,
+                             sample_latent: bool = True) -> tf.Tensor:
         """e ~ p(e | c) (or its mean), z = g(e, c)."""
         p_mean, p_var = self.cvae_prior(context)
         e = sample(p_mean, p_var, self.latent_seed) if sample_latent else p_mean
         return self.condition(context, self.generator(
             tf.concat([tf.cast(e, context.dtype), context], -1)))
 
-    def prior_moments(self, context, conversation):
+    def prior_moments(self, context: tf.Tensor, conversation: tf.Tensor | None) -> Moments:
         return self.cvae_prior(context)
 
-    def latent_samples(self, utterances, response=None, samples=1):
+    def latent_samples(self, utterances: tf.Tensor, response: tf.Tensor | None = None,
+                       samples: int = 1) -> tf.Tensor:
         """z = g(e, c) with e from p(e | c), or from q(e | z~, c) given the response."""
         context, _ = self.context_state(utterances)
         if response is None:
@@ -209,7 +219,7 @@ class CollaborativeVED(ConversationModel):
         return self.generator(tf.concat([tf.cast(e, context.dtype), context], -1))
 
     # ----- steps ----------------------------------------------------------------------------
-    def co_terms(self, batch, phase, training):
+    def co_terms(self, batch: Batch, phase: str, training: bool) -> Terms:
         """Per-replica sums for `phase` ('ae'/'joint' decode; 'cvae' does not) and the
         losses, each divided by its global count (words or responses)."""
         encoded = self.encode_context(batch, training)
@@ -235,10 +245,10 @@ class CollaborativeVED(ConversationModel):
         terms["ae_loss"] = terms["ae_sum"] / tf.maximum(global_sum(words), 1.0)
         return terms
 
-    def train_step(self, batch):
+    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         return self.phase_train_step(self.phase, batch)
 
-    def phase_train_step(self, phase, batch):
+    def phase_train_step(self, phase: str, batch: Batch) -> dict[str, tf.Tensor]:
         with tf.GradientTape(persistent=True) as tape:
             terms = self.co_terms(batch, phase, training=True)
             ae_scaled = (self.optimizer.scale_loss(terms["ae_loss"]) if phase != CVAE
@@ -260,13 +270,14 @@ class CollaborativeVED(ConversationModel):
         results["phase"] = tf.constant(PHASE_IDS[phase])
         return self._results(results)
 
-    def test_step(self, batch):
+    def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         """Every tracker; "loss" is the per-word bound (reconstruction NLL + KL)."""
         terms = self.co_terms(batch, AE, training=False)
         self._update_co_trackers(terms, AE, evaluation=True)
         return self._results()
 
-    def _update_co_trackers(self, terms, phase, evaluation=False):
+    def _update_co_trackers(self, terms: Terms, phase: str, evaluation: bool = False
+                            ) -> None:
         words, responses = terms["words"], terms["responses"]
         per_word = 1.0 / tf.maximum(words, 1.0)
         per_response = 1.0 / tf.maximum(responses, 1.0)

@@ -11,6 +11,7 @@ import keras
 import tensorflow as tf
 
 from keras_models import losses, schedules
+from keras_models.config import ModelConfig
 from keras_models.inference import InferenceMixin, teacher_inputs
 from keras_models.layers import (
     BagOfWords,
@@ -21,6 +22,7 @@ from keras_models.layers import (
     word_drop,
 )
 from keras_models.metrics import NllBoundPerplexity
+from keras_models.types import Batch, ConversationLatent, Moments, OptimizerFactory, Terms
 from preprocessing.constants import EOS_ID
 
 # What a step reports, all kept in trackers (a value returned without a tracker
@@ -28,10 +30,23 @@ from preprocessing.constants import EOS_ID
 PER_WORD = ("nll", "kl_utt", "kl_conv", "bow", "nll_bound")
 
 
+def make_tracker(name: str) -> keras.metrics.Metric:
+    """The metric behind one reported name: a count of words, the bound's perplexity, or a
+    (weighted) mean."""
+    if name == "words":
+        return keras.metrics.Sum(name=name)
+    if name == "ppl":
+        return NllBoundPerplexity()
+    return keras.metrics.Mean(name=name)
+
+
 class ConversationModel(InferenceMixin, keras.Model):
     latent_names = ()  # e.g. ("utt",) or ("conv", "utt")
+    # What this class's steps report, in order (each a tracker, see make_tracker).
+    TRACKERS = ("loss", *PER_WORD, "kl_weight", "padding_fraction", "words", "ppl")
 
-    def __init__(self, config, vocab_size, seed=1, **kwargs):
+    def __init__(self, config: ModelConfig, vocab_size: int, seed: int = 1,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.seed = seed
         self.config = config
@@ -62,59 +77,62 @@ class ConversationModel(InferenceMixin, keras.Model):
                              if config.bow_loss else None)
         self.word_drop_seed = keras.random.SeedGenerator(self.seed_for(23))
         self.latent_seed = keras.random.SeedGenerator(self.seed_for(29))
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", *PER_WORD, "kl_weight", "padding_fraction")}
-        self.trackers["words"] = keras.metrics.Sum(name="words")
-        self.trackers["ppl"] = NllBoundPerplexity()
+        self.trackers = {name: make_tracker(name) for name in self.TRACKERS}
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
 
-    def seed_for(self, offset):
+    def seed_for(self, offset: int) -> int:
         """The seed of one random stream (initializer, noise): fixed per stream, and
         different for every run seed (train.seed), so seeds differ in initialisation and
         noise as well as in data order; seed 1 keeps the streams' historical seeds."""
         return offset + 1000 * (self.seed - 1)
 
     # ----- hooks for the latent-variable models -------------------------------------
-    def conversation_latent(self, vectors, mask, training, sample_latent=True):
+    def conversation_latent(self, vectors: tf.Tensor, mask: tf.Tensor, training: bool,
+                            sample_latent: bool = True) -> ConversationLatent | None:
         """VHCR's z_conv: returns (z [B, Dc], kl per dim [B, Dc], its posterior's (mean,
         variance)) or None; z is the posterior mean when not `sample_latent`."""
         return None
 
-    def context_inputs(self, vectors, conversation):
+    def context_inputs(self, vectors: tf.Tensor, conversation: ConversationLatent | None
+                       ) -> tuple[tf.Tensor, tf.Tensor | None]:
         """(inputs of the context RNN, its initial state or None)."""
         return vectors, None
 
-    def utterance_latent(self, context, target, conversation, training):
+    def utterance_latent(self, context: tf.Tensor, target: tf.Tensor,
+                         conversation: tf.Tensor | None, training: bool
+                         ) -> tuple[tf.Tensor, tf.Tensor | None]:
         """(decoder conditioning [N, D], kl per dim [N, Dz] or None) for N responses."""
         return context, None
 
-    def bow_input(self, condition):
+    def bow_input(self, condition: tf.Tensor) -> tf.Tensor:
         """What the bag-of-words head reads (model.bow_input): the whole decoder condition,
         or the response latent alone, which every latent model puts last in it."""
         if self.config.bow_input == "latent":
             return condition[:, -self.config.latent_dim:]
         return condition
 
-    def generation_condition(self, context, conversation, sample_latent=True):
+    def generation_condition(self, context: tf.Tensor, conversation: tf.Tensor | None,
+                             sample_latent: bool = True) -> tf.Tensor:
         """Decoder conditioning for a new response: latents drawn from their priors, or
         the prior means when not `sample_latent` (deterministic "best" responses)."""
         return context
 
-    def prior_moments(self, context, conversation):
+    def prior_moments(self, context: tf.Tensor, conversation: tf.Tensor | None
+                      ) -> Moments | None:
         """(mean, variance) of the response latent's prior, or None without a latent."""
         return None
 
     # ----- diagnostics: latent moments, collected only in eager diagnostic calls ------
     _moments = None
 
-    def record_moments(self, latent, **tensors):
+    def record_moments(self, latent: str, **tensors: tf.Tensor) -> None:
         if self._moments is not None:
             self._moments.setdefault(latent, {}).update(tensors)
 
-    def latent_moments(self, batch):
+    def latent_moments(self, batch: Batch) -> dict[str, dict[str, tf.Tensor]]:
         """{latent: {"q_mean", "p_mean", "p_var" ...}} over a batch (eager, no training)."""
         self._moments = {}
         try:
@@ -124,7 +142,7 @@ class ConversationModel(InferenceMixin, keras.Model):
             self._moments = None
 
     # ----- the shared forward pass ---------------------------------------------------
-    def encode_utterances(self, utterances):
+    def encode_utterances(self, utterances: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """[B, T, L] -> ([B, T, H] vectors, [B, T] mask); only real utterances are encoded."""
         shape = tf.shape(utterances)
         flat = tf.reshape(utterances, [-1, shape[2]])
@@ -134,7 +152,7 @@ class ConversationModel(InferenceMixin, keras.Model):
         dense = tf.scatter_nd(rows, vectors, [shape[0] * shape[1], tf.shape(vectors)[-1]])
         return tf.reshape(dense, [shape[0], shape[1], -1]), mask
 
-    def encode_context(self, batch, training=False):
+    def encode_context(self, batch: Batch, training: bool = False) -> dict:
         """The hierarchical encoder: for each of the N responses in the batch, its context
         state [N, H], its own utterance vector [N, U] and its token ids [N, L]."""
         utterances = tf.cast(batch["utterances"], tf.int32)
@@ -160,7 +178,8 @@ class ConversationModel(InferenceMixin, keras.Model):
             "conversations": tf.cast(tf.shape(utterances)[0], tf.float32),
         }
 
-    def decode_terms(self, condition, targets, training=False):
+    def decode_terms(self, condition: tf.Tensor, targets: tf.Tensor,
+                     training: bool = False) -> Terms:
         """Teacher-forced decoding of `targets` [N, L] from `condition` [N, D]: summed NLL,
         word and response counts, padding fraction, and the bag-of-words loss."""
         inputs = teacher_inputs(targets)
@@ -178,7 +197,7 @@ class ConversationModel(InferenceMixin, keras.Model):
                 tf.where(targets == EOS_ID, tf.zeros_like(targets), targets))
         return terms
 
-    def compute_terms(self, batch, training=False):
+    def compute_terms(self, batch: Batch, training: bool = False) -> Terms:
         """Per-replica sums: nll, words, kl_<latent> ([D] per-dim sums), counts, bow."""
         encoded = self.encode_context(batch, training)
         conversation = encoded["conversation"]
@@ -195,7 +214,8 @@ class ConversationModel(InferenceMixin, keras.Model):
             terms["kl_conv"] = tf.reduce_sum(conversation[1], 0)
         return terms
 
-    def loss_from_terms(self, terms, training):
+    def loss_from_terms(self, terms: Terms, training: bool
+                        ) -> tuple[tf.Tensor, Terms, tf.Tensor]:
         """(this replica's share of the global per-word loss, local sums to report).
 
         The loss is divided by the *global* word count, so summing gradients over
@@ -217,7 +237,7 @@ class ConversationModel(InferenceMixin, keras.Model):
         loss = sums["loss"] / tf.maximum(losses.global_sum(terms["words"]), 1.0)
         return loss, sums, beta
 
-    def _update_trackers(self, terms, sums, beta):
+    def _update_trackers(self, terms: Terms, sums: Terms, beta: tf.Tensor) -> None:
         """Per-word means weighted by words; Keras sums metric variables over replicas."""
         words = terms["words"]
         per_word = 1.0 / tf.maximum(words, 1.0)
@@ -229,7 +249,7 @@ class ConversationModel(InferenceMixin, keras.Model):
         self.trackers["words"].update_state(words)
         self.trackers["ppl"].update_state(sums["nll_bound"], words)
 
-    def train_step(self, batch):
+    def train_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         with tf.GradientTape() as tape:
             terms = self.compute_terms(batch, training=True)
             loss, sums, beta = self.loss_from_terms(terms, training=True)
@@ -239,7 +259,8 @@ class ConversationModel(InferenceMixin, keras.Model):
         self._update_trackers(terms, sums, beta)
         return self._results()
 
-    def _results(self, results=None):
+    def _results(self, results: dict[str, tf.Tensor] | None = None
+                 ) -> dict[str, tf.Tensor]:
         """What a step returns: every tracker's result unless `results` is given."""
         if results is None:
             results = {name: t.result() for name, t in self.trackers.items()}
@@ -250,16 +271,17 @@ class ConversationModel(InferenceMixin, keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def test_step(self, batch):
+    def test_step(self, batch: Batch) -> dict[str, tf.Tensor]:
         terms = self.compute_terms(batch, training=False)
         _, sums, beta = self.loss_from_terms(terms, training=False)
         self._update_trackers(terms, sums, beta)
         return self._results()
 
-    def call(self, batch, training=False):
+    def call(self, batch: Batch, training: bool = False) -> Terms:
         return self.compute_terms(batch, training=training)
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+    def _maybe_symbolic_build(self, iterator: object = None,
+                              data_batch: Batch | None = None) -> None:
         # Every variable is created up front (build_from_batch + optimizer.build) inside
         # the strategy scope. Keras's symbolic build would reduce a dict batch, which
         # fails under MultiWorkerMirroredStrategy, so skip it when there is nothing to build.
@@ -268,19 +290,20 @@ class ConversationModel(InferenceMixin, keras.Model):
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     @property
-    def step_counter(self):
+    def step_counter(self) -> tf.Variable:
         """The global training step (one per train_step, whatever the model optimises)."""
         return self.optimizer.iterations
 
-    def build_optimizers(self, make_optimizer):
+    def build_optimizers(self, make_optimizer: OptimizerFactory
+                         ) -> dict[str, keras.optimizers.Optimizer]:
         """Creates and builds the optimizer(s) up front, inside the caller's strategy scope
         (a lazily built optimizer fails under MirroredStrategy, keras #23085). Returns the
-        one to `compile` with."""
+        `compile` arguments that pass them."""
         optimizer = make_optimizer()
         optimizer.build(self.trainable_variables)
-        return optimizer
+        return {"optimizer": optimizer}
 
-    def build_from_batch(self, batch):
+    def build_from_batch(self, batch: Batch) -> None:
         """Creates every variable (inside the caller's strategy scope) before fit."""
         self.compute_terms(batch, training=False)
         self.built = True

@@ -14,18 +14,22 @@ stateless ops from an explicit seed (Model Garden's sampling module draws from
 TensorFlow's global generator, which a caller can only reset, never hand over).
 """
 import dataclasses
+from collections.abc import Callable
 
 import tensorflow as tf
 from official.nlp.modeling.ops import beam_search as model_garden_beam_search
 
+from keras_models.conversation_model import ConversationModel
 from preprocessing.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from preprocessing.limits import DEFAULT_LENGTH_ALPHA
 
 BANNED = (PAD_ID, UNK_ID, BOS_ID)  # never generated
 MODES = ("greedy", "sample", "beam")
+# (context, z_conv or None) -> (response ids, the z_conv used): `respond`, bound.
+RespondFn = Callable[[tf.Tensor, tf.Tensor | None], tuple[tf.Tensor, tf.Tensor | None]]
 
 
-def response_tokens(max_utterance_words):
+def response_tokens(max_utterance_words: int) -> int:
     """Decoding steps for a run whose data cut utterances at `max_utterance_words`: its
     words and </s>. The one source of a response's maximum length."""
     return int(max_utterance_words) + 1
@@ -43,12 +47,12 @@ class DecodeOptions:
     alpha: float = DEFAULT_LENGTH_ALPHA
     temperature: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"decoding mode {self.mode!r} is not one of {', '.join(MODES)}")
 
 
-def banned_bias(vocab_size, step, max_length):
+def banned_bias(vocab_size: int, step: tf.Tensor, max_length: int) -> tf.Tensor:
     """[V] logit bias: -1e9 on the banned ids, on </s> at step 0, and on everything but
     </s> at the last step (max_length - 1)."""
     return _step_bias(vocab_size, max_length)(step)
@@ -136,7 +140,8 @@ def _beam(model, condition, options):
     return ids[:, :, 1:], scores  # without the leading <s>
 
 
-def decode(model, condition, options, seed=None):
+def decode(model: ConversationModel, condition: tf.Tensor, options: DecodeOptions,
+           seed: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Responses to the conditions [B, D] of `model.response_condition`: (ids [B, k,
     <= max_length], scores [B, k]), k = 1 for greedy and sample, `beam_size` for beam (best
     first). Scores are log-probabilities (beam: length-normalised with `alpha`; sample:
@@ -154,14 +159,14 @@ def decode(model, condition, options, seed=None):
     return ids[:, None], scores[:, None]
 
 
-def response_lengths(ids):
+def response_lengths(ids: tf.Tensor) -> tf.Tensor:
     """Tokens up to and including </s> (or all) per row of [..., L] ids."""
     is_eos = tf.cast(ids == EOS_ID, tf.int32)
     before_eos = tf.cast(tf.cumsum(is_eos, -1, exclusive=True) == 0, tf.int32)
     return tf.reduce_sum(before_eos * tf.cast(ids != PAD_ID, tf.int32), -1)
 
 
-def append_utterance(context, response):
+def append_utterance(context: tf.Tensor, response: tf.Tensor) -> tf.Tensor:
     """Context [B, T, L] + response [B, L2] -> [B, T + 1, max(L, L2)], each response
     placed right after its row's last real utterance (rows have different turn counts)."""
     response = tf.cast(response, context.dtype)
@@ -173,7 +178,9 @@ def append_utterance(context, response):
     return tf.tensor_scatter_nd_update(context, index, response)
 
 
-def respond(model, context, options, z_conv=None, sample_latents=True, seed=None):
+def respond(model: ConversationModel, context: tf.Tensor, options: DecodeOptions,
+            z_conv: tf.Tensor | None = None, sample_latents: bool = True,
+            seed: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor | None]:
     """The best response to context [B, T, L] decoded with `options` (and `seed`): (ids
     [B, <= max_length], the z_conv it was conditioned on, or None without a conversation
     latent)."""
@@ -182,7 +189,8 @@ def respond(model, context, options, z_conv=None, sample_latents=True, seed=None
     return decode(model, condition, options, seed)[0][:, 0], z_conv
 
 
-def converse(respond_fn, context, turns, z_conv=None):
+def converse(respond_fn: RespondFn, context: tf.Tensor, turns: int,
+             z_conv: tf.Tensor | None = None) -> list[tf.Tensor]:
     """`turns` responses, each fed back as context for the next: `respond_fn(context,
     z_conv) -> (ids, z_conv)`, e.g. `respond` bound to a model and decoder. VHCR's z_conv
     is drawn once (from its posterior over the opening context, unless given) and held

@@ -8,16 +8,18 @@ Decoding itself (greedy, sampling, beam search) is `keras_models.decoding`.
 import tensorflow as tf
 
 from keras_models.layers.gaussian import log_density
+from keras_models.types import Batch
 from preprocessing.constants import BOS_ID
 
 
-def teacher_inputs(targets):
+def teacher_inputs(targets: tf.Tensor) -> tf.Tensor:
     """Decoder inputs for teacher forcing: <s> then the targets shifted right."""
     return tf.concat([tf.fill([tf.shape(targets)[0], 1], BOS_ID), targets[:, :-1]], 1)
 
 
 class InferenceMixin:
-    def context_state(self, utterances, z_conv=None, sample_latents=True):
+    def context_state(self, utterances: tf.Tensor, z_conv: tf.Tensor | None = None,
+                      sample_latents: bool = True) -> tuple[tf.Tensor, tf.Tensor | None]:
         """Context utterances [B, T, L] -> (the context RNN's last state [B, H], z_conv or
         None). VHCR's z_conv comes from its posterior over the context unless given."""
         utterances = tf.cast(utterances, tf.int32)
@@ -32,13 +34,14 @@ class InferenceMixin:
         context_last = tf.gather(context, tf.maximum(last, 0), batch_dims=1)
         return context_last, None if conversation is None else conversation[0]
 
-    def response_condition(self, utterances, z_conv=None, sample_latents=True):
+    def response_condition(self, utterances: tf.Tensor, z_conv: tf.Tensor | None = None,
+                           sample_latents: bool = True) -> tf.Tensor:
         """Context utterances [B, T, L] -> conditioning [B, D] of the next response, with
         the latents drawn (or, when not `sample_latents`, at their means)."""
         context, conversation = self.context_state(utterances, z_conv, sample_latents)
         return self.generation_condition(context, conversation, sample_latents)
 
-    def score_responses(self, utterances):
+    def score_responses(self, utterances: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Per slice of [B, T, L], the last utterance scored as a response to the ones
         before it: (NLL + KL terms in nats [B], its words incl. </s> [B]). The latent
         models' KL makes it the single-sample per-response ELBO bound."""
@@ -61,13 +64,15 @@ class InferenceMixin:
         return nll, tf.reduce_sum(tf.cast(targets != 0, tf.float32), -1)
 
     # ----- importance-weighted likelihood ------------------------------------------------
-    def response_log_weights(self, context, target_vectors, targets, conversation):
+    def response_log_weights(self, context: tf.Tensor, target_vectors: tf.Tensor,
+                             targets: tf.Tensor, conversation: tf.Tensor | None
+                             ) -> tf.Tensor:
         """One importance sample per response: log p(x | z, c) + log p(z | c) - log q(z | x, c)
         [N], z drawn from the posterior. Without a response latent it is the exact
         log p(x | c)."""
         return -self.decoder.nll_per_row(context, teacher_inputs(targets), targets)
 
-    def importance_log_weights(self, batch):
+    def importance_log_weights(self, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
         """One importance sample of log w for each independent unit of the batch:
         (log w [M], slice index [M]). The units are the responses, or whole slices when a
         conversation latent couples them (z_conv ~ q(z_conv | slice) is then shared by
@@ -87,7 +92,8 @@ class InferenceMixin:
                  + log_density(z) - log_density(z, q_mean, q_var))
         return log_w, tf.range(slices, dtype=index.dtype)
 
-    def latent_samples(self, utterances, response=None, samples=1):
+    def latent_samples(self, utterances: tf.Tensor, response: tf.Tensor | None = None,
+                       samples: int = 1) -> tf.Tensor:
         """[B * samples, Dz] draws of the response latent: from the prior given the
         context, or from the posterior when `response` ([B, L] ids) is given. The
         latent-space figures plot these."""

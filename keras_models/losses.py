@@ -8,12 +8,13 @@ as 1 device on the same global batch.
 import tensorflow as tf
 
 
-def global_sum(value):
+def global_sum(value: tf.Tensor) -> tf.Tensor:
     """Sum over replicas (identity outside a tf.distribute replica context)."""
     return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
 
 
-def floored_kl(kl_sums, count, per_dim_floor=0.0, total_floor=0.0):
+def floored_kl(kl_sums: tf.Tensor, count: tf.Tensor, per_dim_floor: float = 0.0,
+               total_floor: float = 0.0) -> tf.Tensor:
     """This replica's share of the KL term after free bits.
 
     kl_sums: [D] KL per dimension summed over this replica's `count` samples.

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 @keras.saving.register_keras_serializable(package="dialogvae")
 class FusedAdam(keras.optimizers.Adam):
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(self, gradient: tf.Tensor, variable: keras.Variable,
+                    learning_rate: tf.Tensor) -> None:
         if self.amsgrad or keras.backend.backend() != "tensorflow":
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
@@ -31,7 +32,7 @@ class FusedAdam(keras.optimizers.Adam):
             grad=tf.cast(tf.convert_to_tensor(gradient), dtype))
 
 
-def _handle(variable):
+def _handle(variable: keras.Variable | tf.Variable) -> tf.Tensor:
     if isinstance(variable, keras.Variable):
         variable = variable.value
     return variable.handle

@@ -9,15 +9,17 @@ posterior's inputs too, as their code does.
 import keras
 import tensorflow as tf
 
+from keras_models.config import ModelConfig
 from keras_models.layers import ConversationEncoder, GaussianHead
 from keras_models.layers.gaussian import gaussian_kl, sample
+from keras_models.types import ConversationLatent
 from keras_models.vhred import VHRED
 
 
 class VHCR(VHRED):
     latent_names = ("conv", "utt")
 
-    def __init__(self, config, vocab_size, **kwargs):
+    def __init__(self, config: ModelConfig, vocab_size: int, **kwargs) -> None:
         super().__init__(config, vocab_size, **kwargs)
         self.conversation_encoder = ConversationEncoder(config.utterance_units,
                                                         name="conversation_encoder")
@@ -26,13 +28,15 @@ class VHCR(VHRED):
         self.context_init = keras.layers.Dense(config.context_units, activation="tanh",
                                                name="context_init")
 
-    def conversation_latent(self, vectors, mask, training, sample_latent=True):
+    def conversation_latent(self, vectors: tf.Tensor, mask: tf.Tensor, training: bool,
+                            sample_latent: bool = True) -> ConversationLatent:
         q_mean, q_var = self.conv_posterior(self.conversation_encoder(vectors, mask))
         self.record_moments("conv", q_mean=q_mean)
         z = sample(q_mean, q_var, self.latent_seed) if sample_latent else q_mean
         return z, gaussian_kl(q_mean, q_var), (q_mean, q_var)
 
-    def context_inputs(self, vectors, conversation):
+    def context_inputs(self, vectors: tf.Tensor, conversation: ConversationLatent
+                       ) -> tuple[tf.Tensor, tf.Tensor]:
         z = tf.cast(conversation[0], vectors.dtype)
         tiled = tf.tile(z[:, None, :], [1, tf.shape(vectors)[1], 1])
         return tf.concat([vectors, tiled], -1), self.context_init(z)

@@ -5,23 +5,17 @@ order, exactly as Model Garden experiments are.
 """
 import dataclasses
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import yaml
 from official.modeling.hyperparams import base_config, params_dict
 
+from keras_models.config import ModelConfig, option
 from preprocessing.cli import ToolError, closest
 from preprocessing.limits import DEFAULT_LENGTH_ALPHA, decoding_problems
 
 
-def option(default, low=None, high=None, high_included=False, choices=None):
-    """A config field with the values it accepts declared beside it (checked by
-    `validate`, listed in the error): a range [low, high) or [low, high], or choices."""
-    metadata = {"low": low, "high": high, "high_included": high_included, "choices": choices}
-    return dataclasses.field(default=default, metadata=metadata)
-
-
-def choices_of(section, name):
+def choices_of(section: str, name: str) -> tuple[str, ...]:
     """The values a field accepts (for argparse choices and the layers' own checks)."""
     config = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig,
               "runtime": RuntimeConfig, "decoding": DecodingConfig}[section]
@@ -30,63 +24,6 @@ def choices_of(section, name):
 
 class ConfigError(ToolError, ValueError):
     """A config value or combination the run cannot use; the message names it and the fix."""
-
-
-@dataclasses.dataclass
-class ModelConfig(base_config.Config):
-    architecture: str = option("vhred", choices=('hred', 'vhred', 'vhcr', 'co'))
-    # Paper sizes (VHCR / CO papers).
-    embedding_dim: int = option(300, low=1)
-    utterance_units: int = option(512, low=1)
-    context_units: int = option(1024, low=1)
-    decoder_units: int = option(512, low=1)
-    latent_dim: int = option(512, low=1)  # z_utt
-    conv_latent_dim: int = option(512, low=1)  # VHCR's z_conv
-    mlp_units: int = option(512, low=1)  # hidden layer of the Gaussian and bag-of-words heads
-    # encoder/decoder rows run in this many length-sorted groups
-    length_groups: int = option(2, low=1)
-    # Adaptive softmax: vocabulary ids where the head and each tail end, e.g. [2000, 6000]
-    # (an exact distribution, several times cheaper to train); [] = full softmax (papers).
-    softmax_cutoffs: List[int] = dataclasses.field(default_factory=list)
-    # How the decoder sees its condition ([context, latents]): "initial_state" only (the
-    # VHCR authors' code, our presets) or also at "every_step" (Serban et al.'s VHRED).
-    decoder_conditioning: str = option("initial_state", choices=('initial_state', 'every_step'))
-    # The layer from the condition to the decoder's first state. The papers give none;
-    # the VHCR authors' code uses tanh, which saturated within 50 steps in every run we
-    # measured (lr 3e-4 to 3e-3), after which the decoder ignored its condition (context
-    # gain 0.000 nats/word); linear keeps the condition usable (BUILD.md, "Conditioning").
-    decoder_init_activation: str = option("linear", choices=('linear', 'tanh'))
-    # False: the decoder sees the latents only, not the context state (VHCR paper Eq. 13,
-    # its Fig. 2 experiment); VHRED and VHCR only.
-    decoder_context: bool = True
-    # Regularisers, each usable on every latent model.
-    # KL weight 0 -> 1 linearly; 0 = weight 1 throughout
-    kl_annealing_steps: int = option(0, low=0)
-    # decoder inputs -> <unk> with this probability (training)
-    word_drop: float = option(0.0, low=0.0, high=1.0)
-    # context-RNN inputs -> h_unk with this probability
-    utterance_drop: float = option(0.0, low=0.0, high=1.0)
-    # "utterance": each utterance of each conversation drawn on its own; "position": the
-    # VHCR authors' code, the same positions dropped in every conversation of a batch
-    # (np.random.rand(max_len) < p), and, as their code does through an in-place write
-    # into a view, the z_conv posterior's inputs dropped too.
-    utterance_drop_form: str = option("utterance", choices=('utterance', 'position'))
-    bow_loss: bool = False  # bag-of-words loss (Zhao et al. 2017)
-    # What the bag-of-words head reads: "condition", the decoder's whole condition ([c, z];
-    # Zhao et al., the CO paper's KLA+BOW), or "latent", z_utt alone (the VHCR authors'
-    # compute_bow_loss, which is what keeps their VHRED + bow KL large).
-    bow_input: str = option("condition", choices=('condition', 'latent'))
-    # FB: each dimension's KL floored at lambda
-    free_bits_per_dim: float = option(0.0, low=0.0)
-    free_bits_total: float = option(0.0, low=0.0)  # FB-all: the total KL floored at lambda
-    embeddings_path: str = ""  # optional word vectors (word2vec text/binary) to start from
-    # Collaborative VED (architecture co).
-    co_alpha: float = option(5.0, low=0.0)  # AE phase: max(alpha, KL) per response, in nats
-    scheduled_sampling_steps: int = option(0, low=0)  # k: keep-rate max(1 - i/k, 0); 0 = no SS
-    # AE and CVAE phases alternate every this many epochs
-    phase_period_epochs: int = option(1, low=1)
-    phase_period_steps: int = option(0, low=0)  # ...or every this many steps (0 = by epochs)
-    joint_phases: bool = False  # both updates every step (the paper's "joint" row)
 
 
 @dataclasses.dataclass
@@ -181,7 +118,7 @@ PAPER_SETTINGS = {
 PAPER_DATASETS = {"co": ("dailydialog", "switchboard"), "vhcr": ("cornell", "ubuntu")}
 
 
-def paper_for(preset, dataset=None):
+def paper_for(preset: "Preset", dataset: str | None = None) -> str:
     """The paper whose settings a preset trains with: its own; HRED (a row of both) takes
     the paper that used the dataset, the CO paper otherwise."""
     paper = PRESETS[preset].paper
@@ -190,7 +127,8 @@ def paper_for(preset, dataset=None):
     return paper
 
 
-def paper_overrides(paper, dataset, kl_annealing=False, scheduled_sampling=False):
+def paper_overrides(paper: str, dataset: str | None, kl_annealing: bool = False,
+                    scheduled_sampling: bool = False) -> dict:
     """The `paper`'s settings on `dataset` as a config override (a dataset the paper did
     not use takes the paper's first dataset's settings)."""
     table = PAPER_SETTINGS[paper]
@@ -220,7 +158,10 @@ class Preset:
     kl_annealing: bool = False  # the paper's KL annealing ramp for the dataset
     scheduled_sampling: bool = False  # the paper's scheduled-sampling k for the dataset
 
-    def __call__(self, dataset=None, paper_override=None):
+    def __call__(self, dataset: str | None = None, paper_override: str | None = None
+                 ) -> ExperimentConfig:
+        """This row's config, with its paper's settings for `dataset` (or
+        `paper_override`'s paper)."""
         config = ExperimentConfig()
         config.override({"model": self.model}, is_strict=True)
         settings = paper_overrides(paper_override or paper_for(self.name, dataset), dataset,
@@ -291,7 +232,7 @@ def _type_name(kind):
         kind, getattr(kind, "__name__", str(kind)))
 
 
-def validate(config):
+def validate(config: ExperimentConfig) -> ExperimentConfig:
     """Every value's type and range, and the rules between fields that need no data (the
     schedules against the planned run are `train.check_budget`'s). Raises ConfigError
     naming the option and what it accepts."""
@@ -327,6 +268,12 @@ def validate(config):
             config.model.architecture not in ("vhred", "vhcr"):
         problems.append(f"model.bow_input=latent needs a response latent: architecture vhred "
                         f"or vhcr, not {config.model.architecture!r}")
+    if config.model.architecture == "co":
+        for name in ("bow_loss", "kl_annealing_steps", "free_bits_per_dim", "free_bits_total"):
+            if getattr(config.model, name):
+                problems.append(f"model.{name}={getattr(config.model, name)!r} is not part of "
+                                "the CO objective (its KL term is max(alpha, KL)): leave it "
+                                "unset, or use it with vhred or vhcr")
     d = config.decoding
     problems += decoding_problems("decoding.", d.beam_size, d.temperature,
                                   length_alpha=d.length_alpha)
@@ -345,7 +292,8 @@ def validate(config):
     return config
 
 
-def describe_presets():
+def describe_presets() -> str:
+    """One line per preset: its name and description (for --help and errors)."""
     return "\n".join(f"  {name:<10} {make.description}" for name, make in PRESETS.items())
 
 
@@ -365,7 +313,9 @@ def _split_overrides(text):
     return [p.strip() for p in parts + [current] if p.strip()]
 
 
-def make_config(preset, config_file=None, params_override=None, dataset=None, paper=None):
+def make_config(preset: str, config_file: str | None = None,
+                params_override: str | None = None, dataset: str | None = None,
+                paper: str | None = None) -> ExperimentConfig:
     """Preset (with its paper's settings for `dataset`, or `paper`'s), then YAML file, then
     `a.b=1,c.d=2` overrides; unknown keys and bad values are ConfigErrors naming them."""
     if preset not in PRESETS:

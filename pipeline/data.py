@@ -31,7 +31,7 @@ class MissingDataError(DataError, FileNotFoundError):
     """The preprocessed data is absent or incomplete; the message says how to create it."""
 
 
-def corrupt_shard_error(data_dir, error):
+def corrupt_shard_error(data_dir: str, error: tf.errors.OpError) -> DataError:
     """A DataError naming the TFRecord shard(s) of `data_dir` that cannot be read (TF's
     DataLossError names only a byte offset)."""
     bad = []
@@ -47,7 +47,7 @@ def corrupt_shard_error(data_dir, error):
                      f"same --corpus and options, see its run.json)")
 
 
-def check_data_dir(data_dir):
+def check_data_dir(data_dir: str) -> str:
     """Raises MissingDataError unless `data_dir` holds a finished preprocessing run."""
     if not os.path.isfile(os.path.join(data_dir, MANIFEST)):
         if os.path.isdir(data_dir) and os.listdir(data_dir):  # a raw corpus, perhaps
@@ -64,7 +64,7 @@ def check_data_dir(data_dir):
     return data_dir
 
 
-def read_manifest(data_dir):
+def read_manifest(data_dir: str) -> dict | None:
     """A finished preprocessing run's run.json (corpus, options), or None without one."""
     path = os.path.join(data_dir, MANIFEST)
     if not os.path.isfile(path):
@@ -78,21 +78,23 @@ DEFAULT_DATA_OPTIONS = {"max_utterance_words": MAX_UTTERANCE_WORDS,
                         "max_slice_words": CO_SLICE_WORDS}
 
 
-def data_options(data_dir):
+def data_options(data_dir: str) -> dict:
     """The preprocessing options `data_dir` was made with (its run.json), defaults filled."""
     return {**DEFAULT_DATA_OPTIONS, **((read_manifest(data_dir) or {}).get("options") or {})}
 
 
-def corpus_of(data_dir):
+def corpus_of(data_dir: str) -> str | None:
     """The corpus a finished preprocessing run read, or None without one."""
     return (read_manifest(data_dir) or {}).get("corpus")
 
 
-def load_vocabulary(data_dir):
+def load_vocabulary(data_dir: str) -> list[str]:
+    """The vocabulary of a finished preprocessing run, id order."""
     return load_vocab(os.path.join(check_data_dir(data_dir), VOCAB_FILE))
 
 
-def load_stats(data_dir):
+def load_stats(data_dir: str) -> dict:
+    """A finished preprocessing run's stats.json (sizes of each split)."""
     with open(os.path.join(check_data_dir(data_dir), "stats.json"), encoding="utf-8") as f:
         return json.load(f)
 
@@ -113,8 +115,9 @@ def _longest_utterance(batch):
     return tf.shape(batch["utterances"])[1]
 
 
-def make_dataset(data_dir, split, batch_size, training, shuffle_buffer=10000, seed=1,
-                 max_turns=0, skip_batches=0, with_ids=False):
+def make_dataset(data_dir: str, split: str, batch_size: int, training: bool,
+                 shuffle_buffer: int = 10000, seed: int = 1, max_turns: int = 0,
+                 skip_batches: int = 0, with_ids: bool = False) -> tf.data.Dataset:
     """Batches of `split`. Training data is an endless stream in a seeded order, so a
     run resumed after `skip_batches` steps sees exactly the batches it would have seen.
     `with_ids` adds each slice's "example_id" (for evaluation outputs)."""

@@ -25,6 +25,7 @@ from preprocessing import cli
 if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
     cli.quiet_unless_verbose()
 
+import argparse
 import csv
 import dataclasses
 import hashlib
@@ -32,10 +33,12 @@ import io
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 import tensorflow as tf
 
-from keras_models.decoding import MODES, converse, respond
+from keras_models.conversation_model import ConversationModel
+from keras_models.decoding import MODES, DecodeOptions, converse, respond
 from pipeline import data
 from pipeline.evaluation import eval_files, likelihood, metrics
 from pipeline.evaluation.reference_responders import RESPONDERS, ReferenceResponders, training_pairs
@@ -52,7 +55,8 @@ EOU = " __eou__ "  # joins the utterances of a context (DailyDialog's own marker
 CONTEXT_GAIN_BATCHES = 20  # batches for the context gain (a stable estimate, 2 decodes each)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m pipeline.evaluate`."""
     parser = cli.base_parser("python -m pipeline.evaluate", __doc__)
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--split", default="test", choices=("train", "validation", "test"))
@@ -91,7 +95,7 @@ class Responder:
     [B, T, L] given VHCR's z_conv (or None to draw it). Sampling draws from `seed`
     folded with a count of calls, so a rerun gives the same responses."""
 
-    def __init__(self, model, options, seed=1):
+    def __init__(self, model: ConversationModel, options: DecodeOptions, seed: int = 1) -> None:
         """`options`: one DecodeOptions; its mode is replaced by each mode asked for."""
         self.seed, self.calls = seed, 0
         self.functions = {
@@ -108,15 +112,17 @@ class Responder:
                                         tf.constant([self.seed, self.calls], tf.int32))
         return respond_fn
 
-    def respond(self, context, mode):
+    def respond(self, context: tf.Tensor, mode: str) -> tf.Tensor:
+        """The responses [B, <= max_length] to context [B, T, L] in decoding `mode`."""
         return self._respond_fn(mode)(tf.cast(context, tf.int32), None)[0]
 
-    def conversation(self, context, mode, turns):
+    def conversation(self, context: tf.Tensor, mode: str, turns: int) -> list[tf.Tensor]:
         """`turns` responses, each generated with the ones before it as context."""
         return converse(self._respond_fn(mode), tf.cast(context, tf.int32), turns)
 
 
-def split_context(utterances, turns):
+def split_context(utterances: tf.Tensor, turns: int
+                  ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Rows with more than `turns` utterances -> (rows, context [R, T, L], golds [R, turns, L]):
     the last `turns` utterances are the references, the ones before them the context."""
     count = tf.reduce_sum(tf.cast(utterances[:, :, 0] != 0, tf.int32), 1)
@@ -128,7 +134,9 @@ def split_context(utterances, turns):
     return rows, context, tf.gather(utterances, gold_index, batch_dims=1)
 
 
-def collect_responses(responder, dataset, vocab, modes, max_examples=0, log_every=5):
+def collect_responses(responder: Responder, dataset: tf.data.Dataset, vocab: list[str],
+                      modes: Sequence[str], max_examples: int = 0, log_every: int = 5
+                      ) -> dict[tuple[str, int], list[dict]]:
     """{(mode, turns): [{"id", "context", "gold": [str], "response": [str]}, ...]}."""
     results = {(mode, turns): [] for mode in modes for turns in TURNS}
     seen = 0
@@ -160,18 +168,20 @@ def collect_responses(responder, dataset, vocab, modes, max_examples=0, log_ever
     return results
 
 
-def utterance_texts(dataset, vocab):
+def utterance_texts(dataset: tf.data.Dataset, vocab: list[str]) -> list[list[str]]:
     """Each slice of a split as a list of utterance strings."""
     return [[ids_to_text(u, vocab) for u in row if u[0] != 0]
             for batch in dataset for row in batch["utterances"].numpy()]
 
 
-def contexts_id(examples):
+def contexts_id(examples: Sequence[dict]) -> str:
     """A short fingerprint of which contexts were answered (rows compare only if equal)."""
     return hashlib.sha1("\n".join(ex["id"] for ex in examples).encode()).hexdigest()[:12]
 
 
-def reference_metrics(responders, results, vectors):
+def reference_metrics(responders: ReferenceResponders,
+                      results: dict[tuple[str, int], list[dict]],
+                      vectors: metrics.WordVectors) -> dict[str, dict[str, dict]]:
     """{turns: {responder: metrics}} on the same contexts the model answered."""
     out = {}
     for turns in TURNS:
@@ -185,7 +195,7 @@ def reference_metrics(responders, results, vectors):
     return out
 
 
-def response_metrics(examples, vectors):
+def response_metrics(examples: Sequence[dict], vectors: metrics.WordVectors) -> dict:
     """Embedding, distinct-n, BLEU and length over every generated turn of `examples`."""
     references = [g.split() for ex in examples for g in ex["gold"]]
     responses = [r.split() for ex in examples for r in ex["response"]]
@@ -208,7 +218,7 @@ def response_metrics(examples, vectors):
     }
 
 
-def write_tsv(path, examples):
+def write_tsv(path: str, examples: Sequence[dict]) -> None:
     """id, context, gold, response (turns joined by __eou__); csv quoting for '"' tokens."""
     text = io.StringIO(newline="")
     writer = csv.writer(text, delimiter="\t")
@@ -229,7 +239,8 @@ def _response_row(name, turns, m):
             number(m["repetition"], 3), number(m["length"], 1), m["responses"]]
 
 
-def markdown(report):
+def markdown(report: dict) -> str:
+    """The report as Markdown (test.md): likelihood, responses, reference responders."""
     lik = report["likelihood"]
     latent = "kl_utt" in lik
     lines = [f"# {report['model_dir']} ({report['architecture']}), {report['split']} split",
@@ -275,7 +286,9 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def write_tensorboard(log_dir, report, results, step, samples=5):
+def write_tensorboard(log_dir: str, report: dict, results: dict[tuple[str, int], list[dict]],
+                      step: int, samples: int = 5) -> None:
+    """The report's figures as `eval/*` scalars at `step`, and a few responses as text."""
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
         for key, value in report["likelihood"].items():
@@ -291,10 +304,12 @@ def write_tensorboard(log_dir, report, results, step, samples=5):
     writer.flush()
 
 
-def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MODES,
-             beam_size=None, length_alpha=None, temperature=None, max_examples=0,
-             batch_size=64, word_vectors=None, seed=1, iw_samples=0,
-             utterance_drop_at_eval=False):
+def evaluate(model_dir: str, split: str = "test", checkpoint: str = "best",
+             data_dir: str | None = None, modes: Sequence[str] = MODES,
+             beam_size: int | None = None, length_alpha: float | None = None,
+             temperature: float | None = None, max_examples: int = 0, batch_size: int = 64,
+             word_vectors: str | None = None, seed: int = 1, iw_samples: int = 0,
+             utterance_drop_at_eval: bool = False) -> dict:
     """Runs the whole evaluation; returns the report dict written to
     eval/<checkpoint>/<split>.json (eval/<checkpoint>-udrop/ with `utterance_drop_at_eval`).
     Decoding options left None take the run's config (its `decoding` section)."""
@@ -383,7 +398,8 @@ def evaluate(model_dir, split="test", checkpoint="best", data_dir=None, modes=MO
     return report
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
+    """A parsed command line: evaluate, print the Markdown and where it was written."""
     try:
         report = evaluate(args.model_dir, args.split, args.checkpoint, args.data,
                           tuple(m for m in args.modes.split(",") if m), args.beam_size,
@@ -399,7 +415,7 @@ def run(args):
           f"(tensorboard --logdir {os.path.join(args.model_dir, 'logs')})")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.run_tool(lambda: run(args), errors=(ValueError,))
 

@@ -26,6 +26,7 @@ from preprocessing import cli
 if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
     cli.quiet_unless_verbose()
 
+import argparse
 import csv
 import json
 import math
@@ -34,6 +35,7 @@ import random
 import statistics
 import string
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 
 from pipeline.evaluation import eval_files
 from pipeline.tables import markdown_table
@@ -56,7 +58,7 @@ class HumanEvalError(ToolError, ValueError):
 
 # ---------------------------------------------------------------------------- statistics
 
-def wilson_interval(successes, n, confidence=0.90):
+def wilson_interval(successes: int, n: int, confidence: float = 0.90) -> tuple[float, float]:
     """Wilson score interval for a proportion, as fractions in [0, 1].
 
     Wilson rather than the normal approximation because human-eval shares are often near
@@ -76,7 +78,7 @@ def wilson_interval(successes, n, confidence=0.90):
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
 
 
-def share_with_interval(count, n, confidence):
+def share_with_interval(count: int, n: int, confidence: float) -> dict:
     """One cell of a result table: count, percentage and interval in percent."""
     low, high = wilson_interval(count, n, confidence)
     return {"count": count, "percent": 100.0 * count / n, "ci": [100.0 * low, 100.0 * high]}
@@ -84,7 +86,7 @@ def share_with_interval(count, n, confidence):
 
 # ---------------------------------------------------------------------------- export
 
-def parse_run_spec(spec):
+def parse_run_spec(spec: str) -> tuple[str, str]:
     """'NAME=RUN_DIR' or 'RUN_DIR' -> (name, run_dir); the name defaults to the basename."""
     name, sep, path = spec.partition("=")
     if sep and name and os.sep not in name and "/" not in name:
@@ -96,12 +98,13 @@ def parse_run_spec(spec):
     return name, run_dir
 
 
-def eval_tsv_path(run_dir, split, mode, turns, checkpoint="best"):
+def eval_tsv_path(run_dir: str, split: str, mode: str, turns: int, checkpoint: str = "best"
+                  ) -> str:
     """Where the evaluation tool puts a run's responses."""
     return eval_files.tsv_path(run_dir, split, mode, turns, checkpoint)
 
 
-def read_eval_tsv(name, path):
+def read_eval_tsv(name: str, path: str) -> dict[str, dict]:
     """{id: {"context", "gold", "response"}} from one run's eval TSV, checked row by row.
 
     Read with the csv module (tab delimiter, standard quoting: what csv.writer(f,
@@ -122,7 +125,7 @@ def read_eval_tsv(name, path):
                 f"csv.writer(f, delimiter='\\t') does)") from None
 
 
-def parse_eval_rows(name, path, reader):
+def parse_eval_rows(name: str, path: str, reader: Iterator[list[str]]) -> dict[str, dict]:
     """The rows behind read_eval_tsv: header, field count and unique ids checked."""
     header = next(reader, None)
     if header is None or [h.strip() for h in header] != list(TSV_COLUMNS):
@@ -146,7 +149,7 @@ def parse_eval_rows(name, path, reader):
     return examples
 
 
-def common_example_ids(examples_by_run):
+def common_example_ids(examples_by_run: dict[str, dict[str, dict]]) -> list[str]:
     """Sorted ids present in every run; an error names the run that shares none.
 
     Sorted so that sampling with a seed does not depend on set iteration order.
@@ -164,7 +167,8 @@ def common_example_ids(examples_by_run):
     return sorted(common)
 
 
-def check_same_contexts(examples_by_run, example_ids):
+def check_same_contexts(examples_by_run: dict[str, dict[str, dict]],
+                        example_ids: Iterable[str]) -> None:
     """Runs must have been evaluated on the same contexts, or the comparison is meaningless."""
     names = list(examples_by_run)
     first = examples_by_run[names[0]]
@@ -176,7 +180,7 @@ def check_same_contexts(examples_by_run, example_ids):
                     f"in run {names[0]!r}")
 
 
-def check_systems(names, design):
+def check_systems(names: Sequence[str], design: str) -> None:
     """Enough runs for the design, unique names, and none that reads as an answer."""
     if design not in DESIGNS:
         raise HumanEvalError(f"unknown design {design!r}; choose one of {sorted(DESIGNS)}")
@@ -192,13 +196,14 @@ def check_systems(names, design):
         raise HumanEvalError(f"a run may not be named {TIE!r}; rename it with NAME=RUN_DIR")
 
 
-def format_context(context):
+def format_context(context: str) -> str:
     """One utterance per line, so raters see the turns rather than __eou__ markers."""
     return "\n".join(u.strip() for u in context.split(EOU.strip()) if u.strip())
 
 
-def export_items(runs, out_dir, split="test", mode="greedy", turns=1, design="co",
-                 items=100, seed=0, force=False, checkpoint="best"):
+def export_items(runs: Sequence[str | tuple[str, str]], out_dir: str, split: str = "test",
+                 mode: str = "greedy", turns: int = 1, design: str = "co", items: int = 100,
+                 seed: int = 0, force: bool = False, checkpoint: str = "best") -> dict:
     """Writes the blind sheet `out_dir/items.csv` and its key `out_dir/key.json`; returns the key.
 
     `runs` holds 'RUN_DIR' / 'NAME=RUN_DIR' strings or (name, run_dir) pairs. Items are a
@@ -261,7 +266,7 @@ def export_items(runs, out_dir, split="test", mode="greedy", turns=1, design="co
 
 # ---------------------------------------------------------------------------- import
 
-def load_key(key_path):
+def load_key(key_path: str) -> dict:
     """The unblinding key written by export_items."""
     try:
         with open(key_path, encoding="utf-8") as f:
@@ -276,7 +281,7 @@ def load_key(key_path):
     return key
 
 
-def parse_answer(raw, letters, where):
+def parse_answer(raw: str, letters: Sequence[str], where: str) -> str:
     """A cell -> 'A'/'B'/... or 'tie' (case and whitespace ignored); `where` locates errors."""
     answer = (raw or "").strip()
     if not answer:
@@ -288,7 +293,7 @@ def parse_answer(raw, letters, where):
     raise HumanEvalError(f"{where}: bad answer {raw!r}; expected one of {letters + [TIE]}")
 
 
-def read_ratings(path, key):
+def read_ratings(path: str, key: dict) -> list[tuple[dict, dict[str, str]]]:
     """[(item, {question: letter or 'tie'})] from one rater's filled copy of items.csv."""
     questions = key["questions"]
     try:
@@ -327,7 +332,8 @@ def read_ratings(path, key):
     return answers
 
 
-def count_choices(answers, key, question):
+def count_choices(answers: list[tuple[dict, dict[str, str]]], key: dict, question: str
+                  ) -> dict[str, int]:
     """{system or 'tie': count} for one question, unblinding each letter through the key."""
     counts = {system: 0 for system in key["systems"]}
     counts[TIE] = 0
@@ -337,7 +343,8 @@ def count_choices(answers, key, question):
     return counts
 
 
-def import_ratings(key_path, ratings_paths, confidence=0.90):
+def import_ratings(key_path: str, ratings_paths: Sequence[str], confidence: float = 0.90
+                   ) -> dict:
     """Unblinds and scores the raters' sheets; returns the result as a JSON-ready dict.
 
     Every answer of every rater counts once: the intervals treat answers as independent,
@@ -380,13 +387,13 @@ def import_ratings(key_path, ratings_paths, confidence=0.90):
 
 # ---------------------------------------------------------------------------- report
 
-def format_cell(share):
+def format_cell(share: dict) -> str:
     """'41.0% [35.2, 47.0]': the percentage and its interval, one decimal."""
     low, high = share["ci"]
     return f"{share['percent']:.1f}% [{low:.1f}, {high:.1f}]"
 
 
-def format_markdown(result):
+def format_markdown(result: dict) -> str:
     """The result as the papers lay it out: CO's per-question shares or VHCR's Table 4 row."""
     caption = (f"Human evaluation ({result['design']} design, split {result['split']}, "
                f"{result['mode']}, {result['turns']} turn(s)): {result['items_rated']} items, "
@@ -410,7 +417,8 @@ def format_markdown(result):
 
 # ---------------------------------------------------------------------------- CLI
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m pipeline.human_eval` (export, import)."""
     parser = cli.base_parser("python -m pipeline.human_eval", __doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -437,7 +445,8 @@ def build_parser():
     return parser
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
+    """A parsed command line: export the blind sheet or import the ratings."""
     if args.command == "export":
         key = export_items(args.runs, args.out, split=args.split, mode=args.mode,
                            turns=args.turns, design=args.design, items=args.items,
@@ -451,7 +460,7 @@ def run(args):
               else format_markdown(result))
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (2 on bad input, with the reason on stderr)."""
     args = build_parser().parse_args(argv)
     try:

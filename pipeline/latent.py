@@ -21,21 +21,23 @@ from preprocessing import cli
 if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
     cli.quiet_unless_verbose()
 
+import argparse
 import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from keras_models.decoding import converse, respond
 from pipeline import data
-from pipeline.restore import load_run
+from pipeline.restore import TrainedRun, load_run
 from preprocessing.codec import ids_to_text
 from preprocessing.constants import PAD_ID
 from preprocessing.files import write_json_atomic
 
 
-def opening(run, text, split="test"):
+def opening(run: TrainedRun, text: str | None, split: str = "test") -> np.ndarray:
     """[1, T, L] ids of the given utterances (" __eou__ "-separated), or of the first
     utterance of the first slice of `split`."""
     if text:
@@ -44,7 +46,8 @@ def opening(run, text, split="test"):
     return batch["utterances"][:, :1].numpy()
 
 
-def generate_conversation(run, context, turns, z_conv=None):
+def generate_conversation(run: TrainedRun, context: tf.Tensor | np.ndarray, turns: int,
+                          z_conv: tf.Tensor | np.ndarray | None = None) -> list[tf.Tensor]:
     """`turns` greedy responses of `run` (as long as its data's utterances) under one
     z_conv, each fed back as context (z_utt drawn from its prior)."""
     options = run.decode_options()
@@ -58,7 +61,9 @@ def _require_vhcr(run):
                          f"model; z_conv tools need a VHCR model")
 
 
-def interpolate(run, context, points=5, turns=3, seed=1):
+def interpolate(run: TrainedRun, context: np.ndarray, points: int = 5, turns: int = 3,
+                seed: int = 1) -> list[dict]:
+    """VHCR: conversations along the line between two z_conv draws."""
     _require_vhcr(run)
     rng = np.random.default_rng(seed)
     dim = run.config.model.conv_latent_dim
@@ -72,7 +77,9 @@ def interpolate(run, context, points=5, turns=3, seed=1):
     return rows
 
 
-def fixed_zconv(run, context, conversations=10, turns=3, seed=1):
+def fixed_zconv(run: TrainedRun, context: np.ndarray, conversations: int = 10,
+                turns: int = 3, seed: int = 1) -> list[list[str]]:
+    """VHCR: several conversations under one z_conv (only z_utt varies)."""
     _require_vhcr(run)
     rng = np.random.default_rng(seed)
     z_conv = rng.standard_normal([1, run.config.model.conv_latent_dim]).astype(np.float32)
@@ -81,7 +88,7 @@ def fixed_zconv(run, context, conversations=10, turns=3, seed=1):
             for _ in range(conversations)]
 
 
-def training_pairs(run, pool):
+def training_pairs(run: TrainedRun, pool: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to `pool` (context [T, L], response [L]) pairs: each training slice's last
     utterance and the utterances before it."""
     contexts, responses = [], []
@@ -105,7 +112,8 @@ def _pad_stack(arrays):
     return out
 
 
-def nearest_contexts(run, query, contexts, k):
+def nearest_contexts(run: TrainedRun, query: np.ndarray, contexts: np.ndarray, k: int
+                     ) -> np.ndarray:
     """Indices of the `k` contexts whose context state is most cosine-similar to the query's."""
     states = []
     for start in range(0, len(contexts), 64):
@@ -118,8 +126,9 @@ def nearest_contexts(run, query, contexts, k):
     return np.argsort(-similarity)[:k]
 
 
-def latent_cloud(run, query, neighbours=10, posterior_samples=10, prior_samples=100,
-                 pool=2000):
+def latent_cloud(run: TrainedRun, query: np.ndarray, neighbours: int = 10,
+                 posterior_samples: int = 10, prior_samples: int = 100,
+                 pool: int = 2000) -> tuple[np.ndarray, list[dict]]:
     """(vectors [N, Dz], metadata rows) for the CO-Figure-3 plot."""
     contexts, responses = training_pairs(run, pool)
     if not contexts:
@@ -138,7 +147,7 @@ def latent_cloud(run, query, neighbours=10, posterior_samples=10, prior_samples=
     return np.concatenate(vectors).astype(np.float32), metadata
 
 
-def nn_separability(vectors, metadata):
+def nn_separability(vectors: np.ndarray, metadata: list[dict]) -> float:
     """Leave-one-out 1-nearest-neighbour accuracy at telling prior samples from posterior
     ones (Friedman-Rafsky style two-sample test): 0.5 = the clouds overlap fully, 1.0 =
     they are apart. Measured in the latent space, not on the t-SNE map."""
@@ -149,7 +158,7 @@ def nn_separability(vectors, metadata):
     return float((is_prior[nearest] == is_prior).mean())
 
 
-def write_projector(out_dir, vectors, metadata):
+def write_projector(out_dir: str, vectors: np.ndarray, metadata: list[dict]) -> None:
     """A TensorBoard projector embedding (checkpoint + metadata.tsv + config), with an
     event file beside it: TensorBoard's projector reads configs only in the folders it
     lists as runs, and a folder is a run when it holds an event file."""
@@ -173,7 +182,8 @@ def write_projector(out_dir, vectors, metadata):
     projector.visualize_embeddings(out_dir, config)
 
 
-def write_tsne_png(path, vectors, metadata, seed=1):
+def write_tsne_png(path: str, vectors: np.ndarray, metadata: list[dict], seed: int = 1
+                   ) -> None:
     """2-D t-SNE of the samples, coloured by group (prior vs each neighbour)."""
     import matplotlib
     matplotlib.use("Agg")
@@ -194,7 +204,7 @@ def write_tsne_png(path, vectors, metadata, seed=1):
     plt.close(figure)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.base_parser("python -m pipeline.latent", __doc__)
     parser.add_argument("command", choices=("interpolate", "fixed_zconv", "embedding"))
     parser.add_argument("--model_dir", required=True)
@@ -214,7 +224,8 @@ def main(argv=None):
     cli.run_tool(lambda: run_command(args), errors=(ValueError,))
 
 
-def run_command(args):
+def run_command(args: argparse.Namespace) -> None:
+    """One latent tool (interpolate, fixed_zconv or embedding) on a parsed command line."""
     run = load_run(args.model_dir, args.checkpoint)
     tf.random.set_seed(args.seed)
     context = opening(run, args.context)

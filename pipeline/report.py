@@ -20,6 +20,7 @@ if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loa
 import json
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 
 import yaml
 
@@ -57,8 +58,9 @@ class Table:
     value), our extra columns (figures the paper lacks), and the response key whose
     reference responders close it."""
 
-    def __init__(self, title, paper, key, rows, columns, extra=(), responses=None, sub=None,
-                 note=""):
+    def __init__(self, title: str, paper: str, key: str, rows: Sequence[str],
+                 columns: Sequence[tuple], extra: Sequence[tuple] = (),
+                 responses: str | None = None, sub: str | None = None, note: str = "") -> None:
         self.title, self.paper, self.key, self.rows = title, paper, key, rows
         self.columns, self.extra, self.responses, self.sub = columns, extra, responses, sub
         self.note = note
@@ -110,7 +112,8 @@ TABLES = (
 )
 
 
-def load_runs(specs, split, checkpoint="best"):
+def load_runs(specs: Sequence[str], split: str, checkpoint: str = "best"
+              ) -> list[tuple[str, dict]]:
     """[(preset, report)] from `RUN_DIR` or `PRESET=RUN_DIR` specs."""
     runs = []
     for spec in specs:
@@ -129,7 +132,8 @@ def load_runs(specs, split, checkpoint="best"):
     return runs
 
 
-def load_paper_numbers(path=PAPER_NUMBERS):
+def load_paper_numbers(path: str = PAPER_NUMBERS) -> dict:
+    """The papers' published figures (pipeline/paper_numbers.yaml, or `path`)."""
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
 
@@ -155,7 +159,8 @@ def _paper_cells(table, paper_numbers, corpus):
     return shown, cells
 
 
-def render_table(table, runs, paper_numbers, corpus):
+def render_table(table: Table, runs: list[tuple[str, dict]], paper_numbers: dict,
+                 corpus: str) -> list[str]:
     """Markdown for one table: every paper row, ours then the paper's columns."""
     shown, paper = _paper_cells(table, paper_numbers, corpus)
     ours = {}
@@ -213,7 +218,7 @@ def _reference_rows(table, reports, width):
     return rows, lines
 
 
-def render(runs, paper_numbers):
+def render(runs: list[tuple[str, dict]], paper_numbers: dict) -> str:
     """Every table of both papers, one block per corpus the runs were evaluated on."""
     by_corpus = defaultdict(list)
     for preset, report in runs:
@@ -226,7 +231,7 @@ def render(runs, paper_numbers):
     return "\n".join(out)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.base_parser("python -m pipeline.report", __doc__)
     parser.add_argument("runs", nargs="+", metavar="[PRESET=]RUN_DIR")
     parser.add_argument("--split", default="test")

@@ -6,10 +6,13 @@ is always rebuilt with the exact config and vocabulary it was trained with.
 import dataclasses
 import os
 
+import keras
 import tensorflow as tf
 import yaml
 
+from keras_models.conversation_model import ConversationModel
 from keras_models.decoding import DecodeOptions, response_tokens
+from keras_models.types import Batch
 from pipeline import configs, data
 from pipeline.training.factory import compile_model
 from pipeline.training.run_record import load as load_record
@@ -26,7 +29,7 @@ class CheckpointError(ToolError, ValueError):
     """A weights file that cannot be loaded; the message names it and the way out."""
 
 
-def load_weights(model, path):
+def load_weights(model: keras.Model, path: str) -> None:
     """model.load_weights, with an error naming the file when it is truncated, not a Keras
     weights file, or made by another model (h5py and Keras name neither)."""
     try:
@@ -41,9 +44,9 @@ def load_weights(model, path):
 
 @dataclasses.dataclass
 class TrainedRun:
-    model: object
+    model: ConversationModel
     config: configs.ExperimentConfig
-    vocab: list
+    vocab: list[str]
     checkpoint: str
     model_dir: str
     # The preprocessing options of the data it was trained on (run.json "options"): the
@@ -52,21 +55,21 @@ class TrainedRun:
         default_factory=lambda: dict(data.DEFAULT_DATA_OPTIONS))
 
     @property
-    def max_utterance_words(self):
+    def max_utterance_words(self) -> int:
         return int(self.data_options.get("max_utterance_words",
                                          data.DEFAULT_DATA_OPTIONS["max_utterance_words"]))
 
-    def decode_options(self, **options):
+    def decode_options(self, **options: object) -> DecodeOptions:
         """DecodeOptions for this run: responses as long as its data's utterances."""
         return DecodeOptions(response_tokens(self.max_utterance_words), **options)
 
     @property
-    def codec(self):
+    def codec(self) -> Codec:
         """Text <-> ids as the run's data was made (its vocabulary and word cap)."""
         return Codec(self.vocab, self.max_utterance_words)
 
 
-def data_options(model_dir, config):
+def data_options(model_dir: str, config: configs.ExperimentConfig) -> dict:
     """The preprocessing options a run was trained on: from its run record, else from its
     data folder's run.json, else the preprocessing defaults."""
     options = ((load_record(model_dir) or {}).get("data") or {}).get("options")
@@ -75,7 +78,8 @@ def data_options(model_dir, config):
     return {**data.DEFAULT_DATA_OPTIONS, **options}
 
 
-def load_config(model_dir):
+def load_config(model_dir: str) -> configs.ExperimentConfig:
+    """The config a run was trained with (its config.yaml), its data path resolved."""
     path = os.path.join(model_dir, "config.yaml")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--model_dir {model_dir}: no config.yaml; is it the "
@@ -88,7 +92,7 @@ def load_config(model_dir):
     return config
 
 
-def checkpoint_path(model_dir, checkpoint="best"):
+def checkpoint_path(model_dir: str, checkpoint: str = "best") -> str:
     """`best`, `last`, `backup` or a path; `best` falls back to `last`, then `backup`."""
     if checkpoint not in CHECKPOINTS:
         if not os.path.isfile(checkpoint):
@@ -104,12 +108,12 @@ def checkpoint_path(model_dir, checkpoint="best"):
                             f"({', '.join(CHECKPOINTS[n] for n in order)}); train it first")
 
 
-def placeholder_batch():
+def placeholder_batch() -> Batch:
     """Two 2-utterance slices: enough to create every variable of any model."""
     return {"utterances": tf.constant([[[4, EOS_ID], [5, EOS_ID]]] * 2, tf.int32)}
 
 
-def load_run(model_dir, checkpoint="best"):
+def load_run(model_dir: str, checkpoint: str = "best") -> TrainedRun:
     """The trained model (weights and optimizer state loaded), its config and vocab."""
     config = load_config(model_dir)
     vocab = load_vocab(os.path.join(model_dir, VOCAB_FILE))

@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 
 import yaml
 
@@ -55,27 +56,27 @@ class Study:
     kl_rows: tuple = ()  # rows whose claims are about a KL: trained with several seeds
 
     @property
-    def all_rows(self):
+    def all_rows(self) -> tuple[str, ...]:
         return self.rows + self.figure_rows
 
     @property
-    def max_slice_words(self):
+    def max_slice_words(self) -> int:
         """The data the paper trains on: CO cuts dialogues into 80-word slices, VHCR keeps
         each conversation whole (z_conv is a latent of the whole conversation)."""
         return CO_SLICE_WORDS if self.paper == "co" else 0
 
     @property
-    def default_data_dir(self):
+    def default_data_dir(self) -> str:
         return os.path.join("data", self.dataset if self.paper == "co"
                             else f"{self.dataset}_dialogues")
 
     @property
-    def small_batch(self):
+    def small_batch(self) -> int:
         """--scale small's batch: 64 80-word slices, or 32 whole conversations (DailyDialog
         averages 7.8 utterances, 100 words, per dialogue), about 3,300 words either way."""
         return SMALL_BATCH if self.paper == "co" else SMALL_BATCH // 2
 
-    def seeds_of(self, preset, seeds):
+    def seeds_of(self, preset: str, seeds: int | str) -> int:
         """How many seeds a row trains with: `seeds` an int for every row, or "auto": 2
         for the rows whose claims are about a KL (collapse looked bistable), 1 elsewhere."""
         if seeds == "auto":
@@ -138,14 +139,16 @@ class StudyError(cli.ToolError):
     """The study cannot go on; the message names the row, file or option and the fix."""
 
 
-def paper_config(study, preset, data_dir):
+def paper_config(study: Study, preset: str, data_dir: str) -> configs.ExperimentConfig:
     """The row as its paper trains it on this dataset (the preset, nothing reduced)."""
     config = configs.make_config(preset, dataset=study.dataset, paper=study.paper)
     config.override({"data": {"data_dir": data_dir}})
     return config
 
 
-def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=None):
+def small_scale(config: configs.ExperimentConfig, study: Study, stats: dict, vocab_size: int,
+                epochs: int | None = None, steps_per_epoch: int | None = None
+                ) -> tuple[configs.ExperimentConfig, int]:
     """The reduced configuration (`SMALL`) of a paper-scale `config`; `epochs` x
     `steps_per_epoch` replace its cap and validation interval. Returns (config, paper-scale
     planned steps)."""
@@ -175,7 +178,7 @@ def small_scale(config, study, stats, vocab_size, epochs=None, steps_per_epoch=N
     return config, paper_steps
 
 
-def objective_settles_at(config, stats):
+def objective_settles_at(config: configs.ExperimentConfig, stats: dict) -> int:
     """The global step from which the objective no longer changes: the end of the
     learning-rate warm-up, the KL ramp and scheduled sampling (the AE-phase step k of an
     alternating CO run falls later on the global step). Early stopping is armed there."""
@@ -194,8 +197,10 @@ def objective_settles_at(config, stats):
     return max(steps)
 
 
-def row_config(study, preset, data_dir, scale, stats, vocab_size, params_override=None,
-               epochs=None, steps_per_epoch=None):
+def row_config(study: Study, preset: str, data_dir: str, scale: str, stats: dict,
+               vocab_size: int, params_override: str | None = None, epochs: int | None = None,
+               steps_per_epoch: int | None = None
+               ) -> tuple[configs.ExperimentConfig, configs.ExperimentConfig, int]:
     """(config the row trains with, paper-scale config, paper-scale planned steps)."""
     from pipeline.training.budget import planned_steps
     paper = paper_config(study, preset, data_dir)
@@ -220,7 +225,7 @@ def row_config(study, preset, data_dir, scale, stats, vocab_size, params_overrid
     return config, paper, paper_steps
 
 
-def check_study_data(name, study, data_dir):
+def check_study_data(name: str, study: Study, data_dir: str) -> None:
     """Refuses data of another corpus, or sliced otherwise than the paper trains on."""
     manifest = data.read_manifest(data_dir)
     fix = (f"preprocess it with python -m preprocessing.run --corpus {study.dataset} "
@@ -241,17 +246,18 @@ def check_study_data(name, study, data_dir):
                          f"{wanted}, as the paper does: {fix}")
 
 
-def load_state(out_dir):
+def load_state(out_dir: str) -> dict | None:
+    """The study's state (study.json in its results folder), or None for a new one."""
     return read_json(os.path.join(out_dir, STATE_FILE))
 
 
-def save_state(out_dir, state):
+def save_state(out_dir: str, state: dict) -> None:
     """Written beside and renamed over the old file: a kill never leaves half a state."""
     os.makedirs(out_dir, exist_ok=True)
     write_json_atomic(os.path.join(out_dir, STATE_FILE), state)
 
 
-def check_same_study(state, plan):
+def check_same_study(state: dict, plan: dict) -> None:
     """Refuses to continue a study made with another scale, budget or data."""
     differences = [f"{key}: {state['plan'].get(key)!r} there, {plan[key]!r} now"
                    for key in plan if state["plan"].get(key) != plan[key]]
@@ -261,7 +267,7 @@ def check_same_study(state, plan):
                          "give another --out and --runs_dir to start a new study.")
 
 
-def run_logged(command, log_path, what):
+def run_logged(command: list[str], log_path: str, what: str) -> None:
     """Runs a pipeline tool in a fresh process, its output appended to `log_path`."""
     with open(log_path, "a", encoding="utf-8") as f:
         f.write(f"\n$ {' '.join(command)}\n")
@@ -274,7 +280,7 @@ def run_logged(command, log_path, what):
                          f"{log_path}:\n{tail}")
 
 
-def reopen_if_capped(seed_state, kept_dir, cap):
+def reopen_if_capped(seed_state: dict, kept_dir: str, cap: int) -> bool:
     """A finished seed that stopped at an older, lower step cap is trained further to `cap`:
     its stages are cleared (its training time kept) and True returned. A seed stopped early, or
     at this cap, stays finished."""
@@ -289,7 +295,8 @@ def reopen_if_capped(seed_state, kept_dir, cap):
     return True
 
 
-def run_row(study, preset, config, run_dir, eval_options, row_state, save):
+def run_row(study: Study, preset: str, config: configs.ExperimentConfig, run_dir: str,
+            eval_options: list[str], row_state: dict, save: Callable[[], None]) -> list[str]:
     """Trains and evaluates one seed of a row, skipping the stages `row_state` records as
     done: the evaluation of the model, for a row with utterance drop also the authors'
     evaluation with it left on, and for the CO Figure 3 rows the latent cloud."""
@@ -329,15 +336,17 @@ def run_row(study, preset, config, run_dir, eval_options, row_state, save):
     return [key for key, _, _ in stages]
 
 
-def eval_options_for(study, max_examples):
+def eval_options_for(study: Study, max_examples: int) -> list[str]:
     """CO reads beam-5 responses (Table 2), VHCR greedy ones, 1- and 3-turn (Table 3)."""
     modes = "greedy,beam" if study.paper == "co" else "greedy"
     return ["--modes", modes, "--max_examples", str(max_examples)]
 
 
-def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, rows=None,
-              params_override=None, epochs=None, steps_per_epoch=None, max_examples=200,
-              seeds="auto"):
+def run_study(name: str, scale: str = "small", data_dir: str | None = None,
+              out_dir: str | None = None, runs_dir: str | None = None,
+              rows: Sequence[str] | None = None, params_override: str | None = None,
+              epochs: int | None = None, steps_per_epoch: int | None = None,
+              max_examples: int = 200, seeds: int | str = "auto") -> str:
     """Runs (or resumes) the study; returns the path of the README it wrote."""
     if name not in STUDIES:
         raise StudyError(f"{name!r} is not a study; choose one of {', '.join(STUDIES)}")
@@ -403,7 +412,7 @@ def run_study(name, scale="small", data_dir=None, out_dir=None, runs_dir=None, r
     return study_report.write(name, study, state, runs_dir, out_dir, rows)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.base_parser("python -m pipeline.study", __doc__)
     parser.add_argument("name", type=cli.choice(STUDIES, "a study"), metavar="NAME",
                         help="one of: " + ", ".join(STUDIES))

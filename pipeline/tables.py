@@ -1,8 +1,10 @@
 """The one Markdown table renderer of every report: the evaluation's test.md, the report
 tool, the study READMEs and the tables TensorBoard shows as text."""
+from collections.abc import Iterable, Sequence
 
 
-def markdown_table(header, rows, align=None):
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]],
+                   align: str | None = None) -> list[str]:
     """Lines of a GitHub Markdown table: `header` cells, then `rows` of cells (each put
     through str()); `align` holds "l" (left) or "r" (right) per column, by default the
     first column left and the others right (a label, then numbers)."""
@@ -14,6 +16,6 @@ def markdown_table(header, rows, align=None):
             *("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)]
 
 
-def number(value, digits=4):
+def number(value: float | None, digits: int = 4) -> str:
     """A table cell of a number at `digits` decimals; "-" for a missing one."""
     return "-" if value is None else f"{value:.{digits}f}"

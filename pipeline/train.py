@@ -10,10 +10,12 @@ from preprocessing import cli
 if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
     cli.quiet_unless_verbose()
 
+import argparse
 import logging
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -32,7 +34,8 @@ BACKUP_FILE = "latest.weights.h5"  # what keras.callbacks.BackupAndRestore write
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "demo.yaml")
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of `python -m pipeline.train`."""
     parser = cli.base_parser("python -m pipeline.train", __doc__,
                              epilog="presets:\n" + configs.describe_presets())
     parser.add_argument("--model", default="co_ss", help="a preset (listed below)")
@@ -62,7 +65,7 @@ def build_parser():
     return parser
 
 
-def restore_backup(model, backup_dir):
+def restore_backup(model: keras.Model, backup_dir: str) -> int:
     """Loads the last backup (if any) before fit; returns the optimizer step it holds."""
     from pipeline.restore import load_weights
     path = os.path.join(backup_dir, BACKUP_FILE)
@@ -74,12 +77,14 @@ def restore_backup(model, backup_dir):
     return step
 
 
-def write_config(model_dir, config):
+def write_config(model_dir: str, config: configs.ExperimentConfig) -> None:
+    """The run's config as config.yaml (what every tool reloads it from)."""
     with open(os.path.join(model_dir, "config.yaml"), "w", encoding="utf-8") as f:
         yaml.safe_dump(config.as_dict(), f, sort_keys=False)
 
 
-def start_run_dir(config, model_dir, preset, argv=None):
+def start_run_dir(config: configs.ExperimentConfig, model_dir: str, preset: str,
+                  argv: Sequence[str] | None = None) -> dict | None:
     """Checks `model_dir` against this run before anything is written there: a new run
     gets its record, config.yaml and vocab.txt; the same run continues untouched; another
     run is refused (ConfigError). Returns the stored record of a continuing run or the
@@ -96,7 +101,8 @@ def start_run_dir(config, model_dir, preset, argv=None):
     return record
 
 
-def train_further(model_dir, record, config, total_steps):
+def train_further(model_dir: str, record: dict, config: configs.ExperimentConfig,
+                  total_steps: int) -> bool:
     """A run that used all its planned steps and is now given more epochs (the same run
     otherwise: `run_record.extends`) continues from its last backup; the record keeps
     where each earlier plan ended. A run stopped early stays finished."""
@@ -115,8 +121,11 @@ def train_further(model_dir, record, config, total_steps):
     return record
 
 
-def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="auto",
-          preset="custom", argv=None):
+def train(config: configs.ExperimentConfig, model_dir: str,
+          strategy: tf.distribute.Strategy | None = None, backup_every_steps: int = 200,
+          verbose: str | int = "auto", preset: str = "custom",
+          argv: Sequence[str] | None = None
+          ) -> tuple[keras.Model | None, keras.callbacks.History | None]:
     """Trains per `config`; returns (model, keras History), or (None, None) when `model_dir`
     holds this run already finished. Resumes if model_dir has a backup; a resumed run's
     epochs, validations, checkpoints and CSV rows fall at the same global steps as an
@@ -213,7 +222,9 @@ def train(config, model_dir, strategy=None, backup_every_steps=200, verbose="aut
     return model, history
 
 
-def run(args, argv=None):
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None
+        ) -> tuple[keras.Model | None, keras.callbacks.History | None]:
+    """A parsed command line: its config, data and strategy, then `train`."""
     data_dir = args.data or configs.DataConfig().data_dir
     model_dir = args.model_dir or os.path.join("runs", args.model)
     progress = args.progress or ("bar" if sys.stdout.isatty() else "epoch")
@@ -236,7 +247,7 @@ def run(args, argv=None):
               f"(tensorboard --logdir {os.path.join(model_dir, 'logs')})")
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     cli.run_tool(lambda: run(args, argv))
 

@@ -17,13 +17,15 @@ if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loa
 
 import os
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 
 from preprocessing.limits import decoding_problems
+from serving.client import Contexts, GrpcClient, Outputs, RestClient
 
 
-def latest_version(path):
+def latest_version(path: str) -> str:
     """A SavedModel folder, or the newest integer version under an export base."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
@@ -37,14 +39,15 @@ def latest_version(path):
 class LocalModel:
     """The clients' predict() over a SavedModel loaded in this process."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         import tensorflow as tf
         import tensorflow_text  # noqa: F401  (registers the tokenizer's ops)
         self.tf = tf
         self.path = latest_version(path)
         self.loaded = tf.saved_model.load(self.path)
 
-    def predict(self, contexts, signature="serving_default", response=None, **scalars):
+    def predict(self, contexts: Contexts, signature: str = "serving_default",
+                response: Sequence[str] | None = None, **scalars: float) -> Outputs:
         from serving.client import SCALAR_INPUTS, decode_outputs, request_inputs
         tf = self.tf
         inputs = request_inputs(contexts, {"response": response, **scalars})
@@ -54,7 +57,7 @@ class LocalModel:
         return {name: decode_outputs(value.numpy()) for name, value in outputs.items()}
 
 
-def open_model(address, timeout=10.0):
+def open_model(address: str, timeout: float = 10.0) -> LocalModel | RestClient | GrpcClient:
     if "://" in address:
         from serving.client import make_client
         return make_client(address, timeout=timeout)
@@ -62,8 +65,9 @@ def open_model(address, timeout=10.0):
 
 
 class Chat:
-    def __init__(self, backend, decoding="serving_default", max_turns=10, beam_size=5,
-                 temperature=1.0):
+    def __init__(self, backend: LocalModel | RestClient | GrpcClient,
+                 decoding: str = "serving_default", max_turns: int = 10, beam_size: int = 5,
+                 temperature: float = 1.0) -> None:
         self.backend = backend
         self.decoding = decoding
         self.max_turns = max_turns
@@ -72,7 +76,7 @@ class Chat:
                         if decoding == "sample" else {})
         self.history = []
 
-    def reply(self, text):
+    def reply(self, text: str) -> str:
         self.history.append(text)
         outputs = self.backend.predict([self.history[-self.max_turns:]], self.decoding,
                                        **self.options)
@@ -82,7 +86,7 @@ class Chat:
         return response
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.base_parser("python -m serving.chat", __doc__)
     parser.add_argument("--model", required=True, help="SavedModel path or server URL")
     parser.add_argument("--decoding", default="serving_default",

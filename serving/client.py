@@ -13,17 +13,22 @@ signature in the message.
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 import numpy as np
 
 SCALAR_INPUTS = {"beam_size": "int32", "num_samples": "int32", "temperature": "float32"}
 
 
+Contexts = Sequence[Sequence[str]]  # a batch of dialogues, each its turns, oldest first
+Outputs = dict[str, np.ndarray]  # a signature's outputs by name
+
+
 class ServingError(RuntimeError):
     """A request to TensorFlow Serving failed; the message says where and why."""
 
 
-def request_inputs(contexts, extra):
+def request_inputs(contexts: Contexts, extra: dict) -> dict[str, object]:
     """A request's named inputs (every client and the local chat model send these):
     contexts padded with "" to a [batch, turns] matrix, and the given scalars."""
     contexts = [list(c) for c in contexts]
@@ -35,7 +40,7 @@ def request_inputs(contexts, extra):
     return inputs
 
 
-def decode_outputs(value):
+def decode_outputs(value: object) -> np.ndarray:
     """A signature's output as numpy, its strings decoded from UTF-8 (bytes that are not
     become U+FFFD)."""
     array = np.asarray(value)
@@ -48,17 +53,19 @@ def decode_outputs(value):
 class RestClient:
     """POST {url}/v1/models/{model}[/versions/{version}]:predict (columnar "inputs")."""
 
-    def __init__(self, url, model, version=None, timeout=10.0):
+    def __init__(self, url: str, model: str, version: str | None = None,
+                 timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self.model = model
         self.version = version
         self.timeout = timeout
 
-    def endpoint(self):
+    def endpoint(self) -> str:
         version = f"/versions/{self.version}" if self.version else ""
         return f"{self.url}/v1/models/{self.model}{version}:predict"
 
-    def predict(self, contexts, signature="serving_default", response=None, **scalars):
+    def predict(self, contexts: Contexts, signature: str = "serving_default",
+                response: Sequence[str] | None = None, **scalars: float) -> Outputs:
         body = {"signature_name": signature,
                 "inputs": request_inputs(contexts, {"response": response, **scalars})}
         request = urllib.request.Request(self.endpoint(), data=json.dumps(body).encode(),
@@ -87,7 +94,8 @@ class RestClient:
 class GrpcClient:
     """tensorflow_serving.apis PredictionService.Predict over gRPC."""
 
-    def __init__(self, target, model, version=None, timeout=10.0):
+    def __init__(self, target: str, model: str, version: str | None = None,
+                 timeout: float = 10.0) -> None:
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
         self.target = target
@@ -97,7 +105,8 @@ class GrpcClient:
         self.channel = grpc.insecure_channel(target)
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
 
-    def predict(self, contexts, signature="serving_default", response=None, **scalars):
+    def predict(self, contexts: Contexts, signature: str = "serving_default",
+                response: Sequence[str] | None = None, **scalars: float) -> Outputs:
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
@@ -123,11 +132,11 @@ class GrpcClient:
         return {name: decode_outputs(tf.make_ndarray(proto))
                 for name, proto in reply.outputs.items()}
 
-    def close(self):
+    def close(self) -> None:
         self.channel.close()
 
 
-def parse_address(address):
+def parse_address(address: str) -> tuple[str, str, str, str | None]:
     """(scheme, host:port, model, version) of a server address, with urllib.parse. Takes
     `http://HOST:PORT/MODEL`, TF Serving's REST path `http://HOST:PORT/v1/models/MODEL
     [/versions/N][:predict]`, and `grpc://HOST:PORT/MODEL`; ValueError names what is
@@ -158,7 +167,8 @@ def parse_address(address):
     return scheme, parts.netloc, path[0], version
 
 
-def make_client(address, model=None, timeout=10.0):
+def make_client(address: str, model: str | None = None, timeout: float = 10.0
+                ) -> RestClient | GrpcClient:
     """An address of `parse_address`'s forms -> RestClient (http, https) or GrpcClient."""
     scheme, netloc, named, version = parse_address(address)
     model = model or named

@@ -37,10 +37,13 @@ if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loa
 
 import os
 import shutil
+from collections.abc import Iterable, Sequence
 
 import tensorflow as tf
 
+from keras_models.conversation_model import ConversationModel
 from keras_models.decoding import DecodeOptions, append_utterance, decode, response_tokens
+from pipeline.restore import TrainedRun, load_run
 from preprocessing.codec import lookup_table
 from preprocessing.constants import EOS_ID, PAD_ID
 from preprocessing.limits import MAX_BEAM, MAX_SAMPLES
@@ -59,7 +62,8 @@ class _Untracked:
 
 
 class ServingModule(tf.Module):
-    def __init__(self, run, max_turns=10, length_alpha=None):
+    def __init__(self, run: TrainedRun, max_turns: int = 10,
+                 length_alpha: float | None = None) -> None:
         super().__init__(name="dialogvae")
         self._keras = _Untracked(run.model)
         # Tracking the tf.Variables (not the Keras objects) keeps the export loadable by
@@ -80,7 +84,7 @@ class ServingModule(tf.Module):
             self.serve_encode = tf.function(self._encode, input_signature=[CONTEXT_SPEC])
 
     @property
-    def model(self):
+    def model(self) -> ConversationModel:
         return self._keras.model
 
     # ----- text <-> ids ----------------------------------------------------------------
@@ -116,7 +120,7 @@ class ServingModule(tf.Module):
 
     # ----- signatures ----------------------------------------------------------------------
     @tf.function(input_signature=[CONTEXT_SPEC])
-    def serve_greedy(self, context):
+    def serve_greedy(self, context: tf.Tensor) -> dict[str, tf.Tensor]:
         utterances, has_context = self._context_ids(context, self.max_turns)
         condition = self.model.response_condition(utterances, sample_latents=False)
         ids, scores = decode(self.model, condition, DecodeOptions(self.max_response_tokens))
@@ -125,7 +129,7 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[CONTEXT_SPEC,
                                   tf.TensorSpec([], tf.int32, name="beam_size")])
-    def serve_beam(self, context, beam_size):
+    def serve_beam(self, context: tf.Tensor, beam_size: tf.Tensor) -> dict[str, tf.Tensor]:
         utterances, has_context = self._context_ids(context, self.max_turns)
         condition = self.model.response_condition(utterances, sample_latents=False)
 
@@ -147,7 +151,8 @@ class ServingModule(tf.Module):
     @tf.function(input_signature=[CONTEXT_SPEC,
                                   tf.TensorSpec([], tf.int32, name="num_samples"),
                                   tf.TensorSpec([], tf.float32, name="temperature")])
-    def serve_sample(self, context, num_samples, temperature):
+    def serve_sample(self, context: tf.Tensor, num_samples: tf.Tensor,
+                     temperature: tf.Tensor) -> dict[str, tf.Tensor]:
         utterances, has_context = self._context_ids(context, self.max_turns)
         n = tf.clip_by_value(num_samples, 1, MAX_SAMPLES)
         condition = self.model.response_condition(tf.repeat(utterances, n, axis=0))
@@ -160,7 +165,7 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[CONTEXT_SPEC, tf.TensorSpec([None], tf.string,
                                                               name="response")])
-    def serve_score(self, context, response):
+    def serve_score(self, context: tf.Tensor, response: tf.Tensor) -> dict[str, tf.Tensor]:
         utterances, _ = self._context_ids(context, self.max_turns - 1)
         response_ids = self._utterance_ids(response).to_tensor()
         nll, words = self.model.score_responses(append_utterance(utterances, response_ids))
@@ -172,7 +177,7 @@ class ServingModule(tf.Module):
         mean, variance = self.model.prior_moments(state, conversation)
         return {"mean": mean, "log_variance": tf.math.log(variance)}
 
-    def signatures(self):
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         signatures = {
             "serving_default": self.serve_greedy.get_concrete_function(),
             "beam": self.serve_beam.get_concrete_function(),
@@ -184,14 +189,14 @@ class ServingModule(tf.Module):
         return signatures
 
 
-def next_version(export_base):
+def next_version(export_base: str) -> int:
     """1 + the largest integer version folder (TF Serving's layout); 1 for a new base."""
     versions = [int(name) for name in (os.listdir(export_base) if os.path.isdir(export_base)
                                        else []) if name.isdigit()]
     return max(versions, default=0) + 1
 
 
-def write_warmup_requests(path, model_name, signatures):
+def write_warmup_requests(path: str, model_name: str, signatures: Iterable[str]) -> None:
     """assets.extra/tf_serving_warmup_requests: one PredictRequest per signature."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
     examples = {
@@ -216,7 +221,7 @@ def write_warmup_requests(path, model_name, signatures):
             writer.write(log.SerializeToString())
 
 
-def write_models_config(models_root):
+def write_models_config(models_root: str) -> str:
     """models.config for serving every model under `models_root` from one server
     (paths as mounted in the container: /models/NAME)."""
     names = sorted(name for name in os.listdir(models_root)
@@ -230,7 +235,7 @@ def write_models_config(models_root):
     return path
 
 
-def check_export_base(export_base):
+def check_export_base(export_base: str) -> None:
     """Refuses a version folder (models/x/1) or a SavedModel as --export_base: versions go
     under it, so models/x/1 would nest models/x/1/1 and serve a model named "1"."""
     base = os.path.normpath(export_base)
@@ -250,10 +255,10 @@ def check_export_base(export_base):
                          "give a folder for the model's versions")
 
 
-def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=None,
-           length_alpha=None, argv=None):
+def export(model_dir: str, export_base: str, checkpoint: str = "best", max_turns: int = 10,
+           model_name: str | None = None, length_alpha: float | None = None,
+           argv: Sequence[str] | None = None) -> str:
     """Writes export_base/<next version>/; returns its path."""
-    from pipeline.restore import load_run
     if max_turns < 2:
         raise ValueError("--max_turns must be at least 2 (the score signature needs a "
                          "context turn and the response)")
@@ -277,7 +282,7 @@ def export(model_dir, export_base, checkpoint="best", max_turns=10, model_name=N
     return final
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = cli.base_parser("python -m serving.export", __doc__)
     parser.add_argument("--model_dir", required=True)
     parser.add_argument("--export_base", required=True, help="models/NAME")

@@ -5,8 +5,12 @@ import datetime
 import json
 import os
 import sys
+from collections.abc import Sequence
+
+import tensorflow as tf
 
 from pipeline.evaluation import eval_files
+from pipeline.restore import TrainedRun
 from pipeline.training import run_record
 
 CARD_JSON, CARD_MD = "model_card.json", "model_card.md"
@@ -31,7 +35,8 @@ def _last_evaluation(model_dir, checkpoint_name):
     return None
 
 
-def make(run, module, model_name, signatures, argv=None):
+def make(run: TrainedRun, module: tf.Module, model_name: str, signatures: list[str],
+         argv: Sequence[str] | None = None) -> dict:
     """The card's content as a dict."""
     record = run_record.load(run.model_dir) or {}
     checkpoint = eval_files.checkpoint_name(run.checkpoint)
@@ -59,7 +64,7 @@ def make(run, module, model_name, signatures, argv=None):
     }
 
 
-def markdown(card):
+def markdown(card: dict) -> str:
     """A short human-readable page of the card."""
     ev = card["evaluation"]
     lines = [f"# {card['model_name']}: {card['preset'] or card['architecture']}", "",
@@ -81,7 +86,8 @@ def markdown(card):
     return "\n".join(lines) + "\n"
 
 
-def write(folder, run, module, model_name, signatures, argv=None):
+def write(folder: str, run: TrainedRun, module: tf.Module, model_name: str,
+          signatures: list[str], argv: Sequence[str] | None = None) -> dict:
     """Writes model_card.json and model_card.md into `folder` (assets.extra/)."""
     card = make(run, module, model_name, signatures, argv)
     os.makedirs(folder, exist_ok=True)

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 
 class AdaptiveSoftmax(keras.layers.Layer):
-    def __init__(self, vocab_size, cutoffs, factor=4, **kwargs):
+    def __init__(self, vocab_size: int, cutoffs: list[int], factor: int = 4,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         cutoffs = [int(c) for c in cutoffs]
         if not cutoffs or cutoffs != sorted(set(cutoffs)) or cutoffs[0] < 4 \
@@ -33,7 +34,7 @@ class AdaptiveSoftmax(keras.layers.Layer):
                                        dtype="float32")
         self.tail_projections, self.tail_outputs = [], []
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         units = int(input_shape[-1])
         self.head.build((None, units))
         for i in range(len(self.bounds) - 1):
@@ -50,7 +51,7 @@ class AdaptiveSoftmax(keras.layers.Layer):
     def _tail_logits(self, i, states):
         return self.tail_outputs[i](self.tail_projections[i](states))
 
-    def log_probs(self, states):
+    def log_probs(self, states: tf.Tensor) -> tf.Tensor:
         """[N, units] -> [N, V] exact log-probabilities (for decoding and scoring)."""
         states = tf.cast(states, tf.float32)
         head = tf.nn.log_softmax(self.head(states))
@@ -60,7 +61,7 @@ class AdaptiveSoftmax(keras.layers.Layer):
             parts.append(cluster + tf.nn.log_softmax(self._tail_logits(i, states)))
         return tf.concat(parts, -1)
 
-    def nll(self, states, labels):
+    def nll(self, states: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """[N] -log p(labels) for [N, units] states, each tail run only where needed."""
         states = tf.cast(states, tf.float32)
         labels = tf.cast(labels, tf.int32)
@@ -77,5 +78,5 @@ class AdaptiveSoftmax(keras.layers.Layer):
             nll = tf.tensor_scatter_nd_add(nll, rows, tail_nll)
         return nll
 
-    def call(self, states):
+    def call(self, states: tf.Tensor) -> tf.Tensor:
         return self.log_probs(states)

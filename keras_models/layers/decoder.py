@@ -13,6 +13,8 @@ step (Serban et al.'s VHRED), which the decoder cannot learn to ignore as easily
 decoding state then carries the condition beside the GRU state ([h, condition]), so
 greedy, sampling and beam search, which only pass the state along, need no change.
 """
+from collections.abc import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -22,8 +24,10 @@ from keras_models.layers.length_groups import gather_rows, length_groups
 
 
 class UtteranceDecoder(keras.layers.Layer):
-    def __init__(self, embedding, units, vocab_size, length_groups=2, softmax_cutoffs=(),
-                 condition_every_step=False, init_activation="linear", **kwargs):
+    def __init__(self, embedding: keras.layers.Embedding, units: int, vocab_size: int,
+                 length_groups: int = 2, softmax_cutoffs: Sequence[int] = (),
+                 condition_every_step: bool = False, init_activation: str = "linear",
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.embedding = embedding
         self.units = units
@@ -41,13 +45,13 @@ class UtteranceDecoder(keras.layers.Layer):
             self.projection = keras.layers.Dense(vocab_size, name="projection",
                                                  dtype="float32")
 
-    def build(self, condition_shape):
+    def build(self, condition_shape: tuple) -> None:
         self.init_state.build(condition_shape)
         extra = int(condition_shape[-1]) if self.condition_every_step else 0
         self.gru.build((None, None, self.embedding.output_dim + extra))
         (self.adaptive_softmax or self.projection).build((None, self.units))
 
-    def initial_state(self, condition):
+    def initial_state(self, condition: tf.Tensor) -> tf.Tensor:
         """The decoding state: [N, units], or [N, units + D] = [h, condition]."""
         state = self.init_state(condition)
         if self.condition_every_step:
@@ -67,26 +71,28 @@ class UtteranceDecoder(keras.layers.Layer):
     def _state(self, h, state):
         return tf.concat([h, state[..., self.units:]], -1) if self.condition_every_step else h
 
-    def run(self, inputs, state, mask=None):
+    def run(self, inputs: tf.Tensor, state: tf.Tensor, mask: tf.Tensor | None = None
+            ) -> tuple[tf.Tensor, tf.Tensor]:
         """[N, L] input ids + decoding state -> ([N, L, units] outputs, final state)."""
         x, h = self._inputs(self.embedding(inputs), state)
         outputs, final = self.gru(x, initial_state=[h], mask=mask)
         return outputs, self._state(final, state)
 
-    def logits(self, states):
+    def logits(self, states: tf.Tensor) -> tf.Tensor:
         """[N, units] -> [N, V] logits (log-probabilities with the adaptive softmax)."""
         if self.adaptive_softmax is not None:
             return self.adaptive_softmax.log_probs(states)
         return self.projection(states)
 
-    def token_nll(self, states, labels):
+    def token_nll(self, states: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """[N] NLL of `labels` at [N, units] states (real positions only)."""
         if self.adaptive_softmax is not None:
             return self.adaptive_softmax.nll(states, labels)
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                              logits=self.logits(states))
 
-    def nll_per_row(self, condition, inputs, targets):
+    def nll_per_row(self, condition: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor
+                    ) -> tf.Tensor:
         """[N] summed NLL of each row of `targets` (0 = pad), for scoring and importance
         weights; like `call`, the projection runs over the real positions only."""
         outputs, _ = self.run(inputs, self.initial_state(condition), mask=targets != 0)
@@ -95,14 +101,15 @@ class UtteranceDecoder(keras.layers.Layer):
                              tf.gather_nd(targets, positions))
         return tf.math.unsorted_segment_sum(nll, positions[:, 0], tf.shape(targets)[0])
 
-    def step(self, token_ids, state):
+    def step(self, token_ids: tf.Tensor, state: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One generation step with the GRU cell: ([N] ids, [N, units]) -> ([N, V] float32
         logits, new state). The same weights as `run`, without the sequence loop."""
         x, h = self._inputs(self.embedding(token_ids), state)
         output, new_state = self.gru.cell(x, [h])
         return self.logits(output), self._state(new_state[0], state)
 
-    def call(self, condition, inputs, targets):
+    def call(self, condition: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor
+             ) -> tuple[tf.Tensor, tf.Tensor]:
         """Summed NLL of `targets` ([N, L], 0 = pad) and the number of target tokens.
 
         Responses are decoded in length groups (see `length_groups`); the real positions

@@ -11,13 +11,14 @@ from keras import ops
 from keras.src import backend
 
 
-def _has_gpu():
+def _has_gpu() -> bool:
     return bool(tf.config.list_logical_devices("GPU"))
 
 
 @keras.saving.register_keras_serializable(package="dialogvae")
 class GRU(keras.layers.GRU):
-    def inner_loop(self, sequences, initial_state, mask, training=False):
+    def inner_loop(self, sequences: tf.Tensor, initial_state: tf.Tensor | list,
+                   mask: tf.Tensor | list | None, training: bool = False) -> tuple:
         cell = self.cell
         if (_has_gpu() or not cell.reset_after or cell.dropout or cell.recurrent_dropout
                 or not cell.use_bias):

@@ -5,7 +5,8 @@ import tensorflow as tf
 from preprocessing.constants import BOS_ID, PAD_ID, UNK_ID
 
 
-def word_drop(tokens, rate, seed_generator=None):
+def word_drop(tokens: tf.Tensor, rate: float,
+              seed_generator: keras.random.SeedGenerator | None = None) -> tf.Tensor:
     """Replaces decoder input tokens by <unk> with probability `rate` (not <s>/<pad>)."""
     if not rate:
         return tokens
@@ -25,22 +26,19 @@ class UtteranceDrop(keras.layers.Layer):
     switch it off, so their reported VHCR + u.d. figures include it.
     """
 
-    FORMS = ("utterance", "position")
-
-    def __init__(self, rate, form="utterance", seed=17, **kwargs):
+    def __init__(self, rate: float, form: str = "utterance", seed: int = 17, **kwargs) -> None:
+        """`rate` and `form` as validated in the model config (model.utterance_drop*)."""
         super().__init__(**kwargs)
-        if form not in self.FORMS:
-            raise ValueError(f"utterance drop form {form!r} is not one of {self.FORMS}")
         self.rate = rate
         self.form = form
         self.at_inference = False
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple) -> None:
         self.h_unk = self.add_weight(name="h_unk", shape=(input_shape[-1],),
                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
 
-    def keep_mask(self, vectors):
+    def keep_mask(self, vectors: tf.Tensor) -> tf.Tensor:
         """[B, T] booleans: True where the vector is kept."""
         shape = tf.shape(vectors)[:-1]
         if self.form == "utterance":
@@ -49,7 +47,7 @@ class UtteranceDrop(keras.layers.Layer):
         last = tf.range(shape[1]) == shape[1] - 1
         return tf.broadcast_to((positions | last)[None, :], shape)
 
-    def call(self, vectors, training=False):
+    def call(self, vectors: tf.Tensor, training: bool = False) -> tf.Tensor:
         if not (training or self.at_inference) or not self.rate:
             return vectors
         keep = self.keep_mask(vectors)

@@ -15,17 +15,20 @@
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 import tensorflow as tf
 
+from keras_models.conversation_model import ConversationModel
 from keras_models.inference import teacher_inputs
+from keras_models.types import Batch
 
 log = logging.getLogger("dialogvae")
 ELBO_KEYS = ("nll", "nll_bound", "ppl", "kl_utt", "kl_conv", "kl_response", "gen_error",
              "words")
 
 
-def split_counts(dataset):
+def split_counts(dataset: tf.data.Dataset) -> tuple[int, int]:
     """Slices and responses of a split (every utterance after a slice's first)."""
     slices = responses = 0
     for batch in dataset:
@@ -35,7 +38,7 @@ def split_counts(dataset):
     return slices, responses
 
 
-def elbo(model, dataset):
+def elbo(model: ConversationModel, dataset: tf.data.Dataset) -> dict[str, float]:
     """The model's test-step metrics over the whole split, plus the papers' units."""
     logs = model.evaluate(dataset, verbose=0, return_dict=True)
     # Only the KL of latents the model has: HRED's or CO's trackers would report 0.0 for
@@ -52,7 +55,8 @@ def elbo(model, dataset):
     return out
 
 
-def importance_weighted(model, dataset, samples, words, slices, log_every=50):
+def importance_weighted(model: ConversationModel, dataset: tf.data.Dataset, samples: int,
+                        words: float, slices: int, log_every: int = 50) -> dict[str, float]:
     """-log p(x | c) estimated with `samples` importance samples per unit: per word, per
     slice, and its perplexity. `words` and `slices` are the split's counts (`elbo`)."""
     if samples < 1:
@@ -71,7 +75,8 @@ def importance_weighted(model, dataset, samples, words, slices, log_every=50):
             "iw_nll_per_slice": -total / max(slices, 1)}
 
 
-def context_gain(model, batches, seed=0):
+def context_gain(model: ConversationModel, batches: Sequence[Batch], seed: int = 0
+                 ) -> tuple[float, float, float]:
     """(own-context bound, shuffled-context bound, gain), per word, over `batches`: each
     response is decoded (its latent drawn from the posterior, as in the ELBO) once with
     its own context and once with another response's, from a seeded permutation within

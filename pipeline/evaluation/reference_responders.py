@@ -16,6 +16,7 @@ feeds its own reply back as the next prompt. A model that has learnt nothing lan
 below the constant responder; one that uses the context should approach retrieval.
 """
 from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ RESPONDERS = ("constant", "random_gold", "retrieval")
 class ReferenceResponders:
     """Built from training (prompt, response) pairs of space-joined token strings."""
 
-    def __init__(self, train_pairs, seed=1):
+    def __init__(self, train_pairs: Sequence[tuple[str, str]], seed: int = 1) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         if not train_pairs:
@@ -40,7 +41,7 @@ class ReferenceResponders:
         self.index = self.vectorizer.fit_transform(prompts)
         self.seed = seed
 
-    def retrieve(self, prompts, chunk=512):
+    def retrieve(self, prompts: Sequence[str], chunk: int = 512) -> list[str]:
         """The training response whose prompt is most similar to each of `prompts`."""
         out = []
         for start in range(0, len(prompts), chunk):
@@ -49,7 +50,7 @@ class ReferenceResponders:
             out += [self.responses[i] for i in best]
         return out
 
-    def respond(self, examples):
+    def respond(self, examples: Sequence[dict]) -> dict[str, list[list[str]]]:
         """{responder: [[response per turn] per example]} for evaluation examples
         ({"context": "u1 __eou__ u2", "gold": [turn texts]}), turns = len(gold)."""
         if not examples:
@@ -68,7 +69,7 @@ class ReferenceResponders:
         return replies
 
 
-def derangement(n, seed=1):
+def derangement(n: int, seed: int = 1) -> np.ndarray:
     """A seeded permutation of range(n) with no fixed point (identity when n < 2)."""
     if n < 2:
         return list(range(n))
@@ -80,7 +81,7 @@ def derangement(n, seed=1):
     return out.tolist()
 
 
-def training_pairs(utterance_rows):
+def training_pairs(utterance_rows: Iterable[Sequence[str]]) -> list[tuple[str, str]]:
     """(prompt, response) pairs from dialogues or slices given as lists of utterance
     strings: every utterance after the first answers the one before it."""
     return [(row[t - 1], row[t]) for row in utterance_rows for t in range(1, len(row))]

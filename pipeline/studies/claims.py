@@ -4,33 +4,40 @@ rows: held, not held, or not measurable, with the numbers and the figure that de
 Every test is fixed here before any run, written from the claim's wording; a claim is
 never re-read to suit a result. A claim without a test here is "not measurable".
 """
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from pipeline.configs import ROW_NAMES, TABLE_ROWS
+
+if TYPE_CHECKING:  # a type name only: pipeline.study imports this module
+    from pipeline.study import Study
 
 HELD, NOT_HELD, NOT_MEASURABLE = "held", "not held", "not measurable"
 VANISHED_SHARE = 0.5  # "KL vanishes / falls": the last value below this share of the peak
 CLEARLY_ABOVE_ZERO = 0.01  # nats per word: the training monitor's collapse threshold
 POINT_MASSES = 1.0  # Fig. 2's ratio "falls to zero": within-prior variance < between-prior
+Verdict = tuple[str, str, "str | None"]  # (verdict, evidence, the figure that shows it)
 
 
 class Rows:
     """Accessors over the loaded rows of a study."""
 
-    def __init__(self, rows):
+    def __init__(self, rows: dict[str, dict]) -> None:
         self.rows = rows
 
-    def has(self, *presets):
+    def has(self, *presets: str) -> bool:
         return all(p in self.rows for p in presets)
 
-    def lik(self, preset, key):
+    def lik(self, preset: str, key: str) -> float | None:
         return self.rows[preset]["evaluation"]["likelihood"].get(key)
 
-    def curve(self, preset, column):
+    def curve(self, preset: str, column: str) -> list[tuple[float, float]]:
         """[(step, value)] of a training-log column with both values present."""
         curve = self.rows[preset]["curve"]
         return [(s, v) for s, v in zip(curve.get("global_step", []), curve.get(column, []))
                 if s is not None and v is not None]
 
-    def response(self, preset, key, metric):
+    def response(self, preset: str, key: str, metric: str) -> float | None:
         return self.rows[preset]["evaluation"]["responses"].get(key, {}).get(metric)
 
 
@@ -62,7 +69,7 @@ def _vanishing(rows, preset, column="val_kl_utt"):
 
 
 # ----- CO paper ------------------------------------------------------------------------
-def co_lowest_nll(rows):
+def co_lowest_nll(rows: Rows) -> Verdict:
     present, text = _ordering(rows, TABLE_ROWS["co"], "nll_bound_per_slice")
     if "co_ss" not in present or len(present) < 2:
         return _missing("co_ss")
@@ -70,7 +77,7 @@ def co_lowest_nll(rows):
             f"NLL bound per slice, lowest first: {text} (on this dataset only)", "tables")
 
 
-def co_word_drop(rows):
+def co_word_drop(rows: Rows) -> Verdict:
     if not rows.has("kla", "kla_do", "co", "co_do"):
         return _missing("kla", "kla_do", "co", "co_do")
     nll = lambda p: rows.lik(p, "nll_bound_per_slice")  # noqa: E731
@@ -79,7 +86,7 @@ def co_word_drop(rows):
             f"{nll('co'):.2f} -> CO+DO {nll('co_do'):.2f}", "tables")
 
 
-def co_kla_needs_early_stop(rows):
+def co_kla_needs_early_stop(rows: Rows) -> Verdict:
     if not rows.has("kla"):
         return _missing("kla")
     ramp = rows.rows["kla"]["config"]["model"]["kl_annealing_steps"] if "config" in \
@@ -96,7 +103,7 @@ def co_kla_needs_early_stop(rows):
             f"{VANISHED_SHARE:.0%} of the peak", "kl_over_training.png")
 
 
-def co_bow(rows):
+def co_bow(rows: Rows) -> Verdict:
     if not rows.has("kla", "kla_bow"):
         return _missing("kla", "kla_bow")
     others = [p for p in ("kla", "kla_do") if rows.has(p)]
@@ -110,7 +117,7 @@ def co_bow(rows):
             "tables")
 
 
-def co_fb_all(rows):
+def co_fb_all(rows: Rows) -> Verdict:
     if not rows.has("fb", "fb_all"):
         return _missing("fb", "fb_all")
     nll = lambda p: rows.lik(p, "nll_bound_per_slice")  # noqa: E731
@@ -119,7 +126,7 @@ def co_fb_all(rows):
             f"(difference {nll('fb') - nll('fb_all'):+.2f}; held if FB-all is lower)", "tables")
 
 
-def co_joint(rows):
+def co_joint(rows: Rows) -> Verdict:
     if not rows.has("co_ss", "co_ss_joint"):
         return _missing("co_ss", "co_ss_joint")
     ppl = lambda p: rows.lik(p, "ppl")  # noqa: E731
@@ -130,7 +137,7 @@ def co_joint(rows):
             "paper's joint KL is also higher, 5.16 vs 4.92; judged on PPL)", "tables")
 
 
-def co_tsne(rows):
+def co_tsne(rows: Rows) -> Verdict:
     if not rows.has("co_ss", "kla") or not (rows.rows["co_ss"].get("latent")
                                              and rows.rows["kla"].get("latent")):
         return _missing("co_ss", "kla")
@@ -147,7 +154,7 @@ def co_tsne(rows):
 VHCR_ROWS = TABLE_ROWS["vhcr"]
 
 
-def vhcr_hred_lowest(rows):
+def vhcr_hred_lowest(rows: Rows) -> Verdict:
     present, text = _ordering(rows, VHCR_ROWS, "nll_bound", 4)
     if "hred" not in present or len(present) < 2:
         return _missing("hred")
@@ -155,7 +162,7 @@ def vhcr_hred_lowest(rows):
             f"per-word NLL (bound), lowest first: {text}", "tables")
 
 
-def vhcr_vhred_kl_falls(rows):
+def vhcr_vhred_kl_falls(rows: Rows) -> Verdict:
     preset = "vhred_wd" if rows.has("vhred_wd") else "vhred"
     if not rows.has(preset):
         return _missing("vhred_wd")
@@ -180,7 +187,7 @@ def _ratio_text(rows, preset):
             f"peak {peak:.3g}, {last:.3g} at the end (step {points[-1][0]:.0f})")
 
 
-def vhcr_ratio_falls(rows):
+def vhcr_ratio_falls(rows: Rows) -> Verdict:
     """Fig. 2 is measured on VHRED whose decoder sees z_utt only (the paper's Eq. 13);
     the plain VHRED's ratio is given beside it."""
     if not rows.has("vhred_zonly"):
@@ -211,7 +218,7 @@ def _total_curve(rows, preset, columns):
     return [(step, sum(c[step] for c in curves)) for step in steps]
 
 
-def vhcr_ud_keeps_kl(rows):
+def vhcr_ud_keeps_kl(rows: Rows) -> Verdict:
     """Fig. 4: VHRED + u.d.'s KL vanishes (below half its peak at the end); VHCR + u.d.'s
     total KL (z_utt + z_conv) is high and stable: clearly above 0 over the second half of
     training and, at the end, at least half its peak (the vanishing rule's negation)."""
@@ -239,7 +246,7 @@ def vhcr_ud_keeps_kl(rows):
             f"{VANISHED_SHARE:.0%} of its peak)", "kl_over_training.png")
 
 
-def vhcr_both_latents(rows):
+def vhcr_both_latents(rows: Rows) -> Verdict:
     if not rows.has("vhcr_ud"):
         return _missing("vhcr_ud")
     conv, utt = rows.lik("vhcr_ud", "kl_conv"), rows.lik("vhcr_ud", "kl_utt")
@@ -248,7 +255,7 @@ def vhcr_both_latents(rows):
             f"{CLEARLY_ABOVE_ZERO}; paper Cornell 0.189 / 0.314)", "tables")
 
 
-def vhcr_embedding_best(rows):
+def vhcr_embedding_best(rows: Rows) -> Verdict:
     present = [p for p in VHCR_ROWS if rows.has(p)]
     if "vhcr_ud" not in present or len(present) < 2:
         return _missing("vhcr_ud")
@@ -267,7 +274,8 @@ def vhcr_embedding_best(rows):
             "tables")
 
 
-def not_measured(reason):
+def not_measured(reason: str) -> Callable[[Rows], Verdict]:
+    """The check of a claim no number can decide: always not measurable, for `reason`."""
     return lambda rows: (NOT_MEASURABLE, reason, None)
 
 
@@ -292,7 +300,7 @@ CHECKS = {
 }
 
 
-def judge(study, rows, paper_numbers):
+def judge(study: "Study", rows: dict[str, dict], paper_numbers: dict) -> list[dict]:
     """[{claim, verdict, evidence, figure}] for every claim of the study's paper."""
     out = []
     accessor = Rows(rows)
@@ -305,7 +313,7 @@ def judge(study, rows, paper_numbers):
     return out
 
 
-def findings(study, rows):
+def findings(study: "Study", rows: dict[str, dict]) -> list[str]:
     """The figures every study states (HRED's KL, KL at the end, variance ratio, NLL
     ordering), as sentences."""
     r = Rows(rows)

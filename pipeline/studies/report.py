@@ -6,6 +6,8 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pipeline import report
 from pipeline.evaluation import eval_files
@@ -14,6 +16,9 @@ from pipeline.studies import seeds as study_seeds
 from pipeline.tables import markdown_table, number
 from pipeline.training.run_record import RECORD_FILE
 from preprocessing.files import write_json_atomic
+
+if TYPE_CHECKING:  # a type name only: pipeline.study imports this module
+    from pipeline.study import Study
 
 CURVE_COLUMNS = ("global_step", "kl_utt", "kl_conv", "kl_weight", "val_kl_utt", "val_kl_conv",
                  "val_nll_bound", "val_ppl", "val_prior_variance_ratio_utt",
@@ -29,7 +34,7 @@ def _number(text):
     return value if math.isfinite(value) else None
 
 
-def training_curve(run_dir):
+def training_curve(run_dir: str) -> dict[str, list[float | None]]:
     """{column: [value per epoch end]} from the run's training_log.csv (None = blank)."""
     path = os.path.join(run_dir, "training_log.csv")
     if not os.path.isfile(path):
@@ -55,7 +60,7 @@ KEPT = {"test.json": ("eval", "best", "test.json"),
         "latent_summary.json": ("latent", "summary.json")}
 
 
-def keep_row(run_dir, kept_dir):
+def keep_row(run_dir: str, kept_dir: str) -> None:
     """Copies a finished seed's evaluation reports, training log, latent summary and how
     its training ended (no paths of this machine) into `kept_dir`."""
     os.makedirs(kept_dir, exist_ok=True)
@@ -69,12 +74,12 @@ def keep_row(run_dir, kept_dir):
                        "git_commit": record.get("git_commit")})
 
 
-def kept_ending(kept_dir):
+def kept_ending(kept_dir: str) -> dict | None:
     """How a kept seed's training ended ({"step", "reason"}), or None."""
     return (_read(os.path.join(kept_dir, "finished.json")) or {}).get("finished")
 
 
-def load_row(run_dir, kept_dir=None):
+def load_row(run_dir: str, kept_dir: str | None = None) -> dict:
     """One seed of a row: its evaluation report (and the one with utterance drop left on,
     if made), training curve, latent-cloud summary and how its training ended; from the
     run folder, else from what the study kept of it."""
@@ -103,7 +108,8 @@ def _plt():
     return plt
 
 
-def plot_curves(rows, column_sets, path, ylabel, log_scale=False, title=""):
+def plot_curves(rows: dict[str, dict], column_sets: list[tuple[str, str]], path: str,
+                ylabel: str, log_scale: bool = False, title: str = "") -> bool:
     """One panel per (column, panel title); one line per row; x = global step."""
     plt = _plt()
     figure, axes = plt.subplots(1, len(column_sets), figsize=(6 * len(column_sets), 4),
@@ -136,7 +142,8 @@ def plot_curves(rows, column_sets, path, ylabel, log_scale=False, title=""):
     return drawn
 
 
-def write_figures(study, rows, out_dir, references=None):
+def write_figures(study: "Study", rows: dict[str, dict], out_dir: str,
+                  references: list[dict] | None = None) -> dict[str, str]:
     """The study's PNGs; returns {figure name: file name} of those drawn. `rows` maps a
     line's label to its row; `references` (the authors' code) are drawn dashed beside
     them in the KL and bound figures."""
@@ -165,7 +172,7 @@ def write_figures(study, rows, out_dir, references=None):
     return figures
 
 
-def copy_tsne(rows, runs_dir, out_dir):
+def copy_tsne(rows: dict[str, dict], runs_dir: str, out_dir: str) -> dict[str, str]:
     """CO Figure 3 PNGs of the rows that drew one (their first seed), copied into results/."""
     names = {}
     for preset, row in rows.items():
@@ -226,7 +233,7 @@ def _setup_lines(name, study, state, rows):
     return lines
 
 
-def total_kl(likelihood):
+def total_kl(likelihood: dict) -> float | None:
     """The KL per word of every latent (z_utt or CO's e, plus VHCR's z_conv), or None."""
     parts = [likelihood.get(k) for k in ("kl_utt", "kl_conv") if likelihood.get(k) is not None]
     return sum(parts) if parts else None
@@ -300,7 +307,7 @@ def _udrop_lines(loaded):
          "KL z_conv (on)", "KL z_utt (on)"), cells) + [""]
 
 
-def load_references(out_dir):
+def load_references(out_dir: str) -> list[dict]:
     """The reference runs of the authors' code (benchmarks/reference_vhcr.py) kept in
     results/NAME/reference/*.json: [{row, curve, ...}]."""
     folder = os.path.join(out_dir, "reference")
@@ -339,7 +346,8 @@ def _reference_lines(references, loaded):
     return lines
 
 
-def write(name, study, state, runs_dir, out_dir, rows):
+def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
+          rows: Sequence[str]) -> str:
     """Collects every finished row and writes results.json, the PNGs and README.md."""
     os.makedirs(out_dir, exist_ok=True)
     loaded = {}

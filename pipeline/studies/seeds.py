@@ -7,11 +7,12 @@ A row trained once enters every seed's view with its one seed.
 """
 import math
 import os
+from collections.abc import Callable
 
 from pipeline.studies.claims import HELD, NOT_HELD, NOT_MEASURABLE
 
 
-def seed_dir(runs_dir, preset, seed):
+def seed_dir(runs_dir: str, preset: str, seed: int) -> str:
     """Where one seed of a row trains: runs_dir/PRESET/seedN."""
     return os.path.join(runs_dir, preset, f"seed{seed}")
 
@@ -21,7 +22,7 @@ def _is_number(value):
         math.isfinite(value)
 
 
-def mean_tree(trees):
+def mean_tree(trees: list) -> object:
     """The element-wise mean of same-shaped nested dicts: numbers averaged over the trees
     that have them, anything else taken from the first."""
     first = trees[0]
@@ -36,7 +37,7 @@ def mean_tree(trees):
     return first
 
 
-def mean_curve(curves):
+def mean_curve(curves: list[dict[str, list]]) -> dict[str, list]:
     """Each column averaged over the seeds at the global steps every seed validated at
     (early stopping ends seeds at different steps: the mean curve ends with the first)."""
     if len(curves) == 1:
@@ -58,7 +59,7 @@ def mean_curve(curves):
     return out
 
 
-def mean_row(seed_rows):
+def mean_row(seed_rows: list[dict]) -> dict:
     """One row's seeds combined: evaluation numbers and curves averaged."""
     first = seed_rows[0]
     row = dict(first)
@@ -71,7 +72,8 @@ def mean_row(seed_rows):
     return row
 
 
-def views(rows_by_seed):
+def views(rows_by_seed: dict[str, list[dict]]
+          ) -> tuple[dict[str, dict], list[dict[str, dict]]]:
     """(mean view, [seed view 1, 2, ...]) of {preset: [row per seed]}: the mean view
     holds each row's mean; seed view k each row's k-th seed, or its last for a row trained
     fewer times."""
@@ -82,7 +84,7 @@ def views(rows_by_seed):
     return mean, per_seed
 
 
-def combine_verdicts(on_mean, on_seeds):
+def combine_verdicts(on_mean: str, on_seeds: list[str]) -> tuple[str, str]:
     """(verdict, note): held only if held on the mean and on a majority of seeds."""
     if on_mean == NOT_MEASURABLE or len(on_seeds) <= 1:
         return on_mean, ""
@@ -94,13 +96,14 @@ def combine_verdicts(on_mean, on_seeds):
     return verdict, note
 
 
-def converged(seed_rows):
+def converged(seed_rows: list[dict]) -> bool:
     """Whether every seed of a row ended by early stopping (not at the step cap)."""
     return all((r.get("finished") or {}).get("reason") == "early stopping"
                for r in seed_rows)
 
 
-def unfinished_verdicts(claims, judge, mean, loaded):
+def unfinished_verdicts(claims: list[dict], judge: Callable[[dict], list[dict]],
+                        mean: dict[str, dict], loaded: dict[str, list[dict]]) -> list[dict]:
     """Marks "not measurable" every claim whose verdict rests on a row that did not
     converge: a verdict counts only from models that finished learning. A claim uses a
     row if judging it without that row changes its verdict or evidence."""
@@ -123,7 +126,8 @@ def unfinished_verdicts(claims, judge, mean, loaded):
     return claims
 
 
-def steps_to_optimum(curve, start_step=0, column="val_nll_bound"):
+def steps_to_optimum(curve: dict[str, list], start_step: int = 0,
+                     column: str = "val_nll_bound") -> tuple[float, float] | None:
     """(global step, value) of the best validation bound from `start_step` on, or None."""
     points = [(s, v) for s, v in zip(curve.get("global_step", []), curve.get(column, []))
               if _is_number(s) and _is_number(v) and s >= start_step]

@@ -6,14 +6,14 @@ refused with its numbers instead of silently never finishing.
 from pipeline import configs
 
 
-def planned_steps(config, stats):
+def planned_steps(config: configs.ExperimentConfig, stats: dict) -> tuple[int, int]:
     """(steps per epoch, total steps) of the run `config` plans on data with `stats`."""
     steps_per_epoch = config.train.steps_per_epoch or max(
         1, stats["splits"]["train"]["slices"] // config.data.batch_size)
     return steps_per_epoch, config.train.epochs * steps_per_epoch
 
 
-def check_budget(config, total_steps):
+def check_budget(config: configs.ExperimentConfig, total_steps: int) -> None:
     """Refuses schedules the planned run cannot reach, before anything is written."""
     m = config.model
     problems = []
@@ -48,7 +48,8 @@ def _ae_steps(config, total_steps):
     return full * period + min(rest, period)
 
 
-def check_against_data(config, stats, vocab_size):
+def check_against_data(config: configs.ExperimentConfig, stats: dict, vocab_size: int
+                       ) -> None:
     """Refuses a config the data cannot serve (ConfigError naming the option, the data's
     figure and the fix), before anything is written: adaptive-softmax cutoffs beyond the
     vocabulary, an empty training or validation split, a batch larger than the training

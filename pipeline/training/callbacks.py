@@ -11,12 +11,15 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_models.conversation_model import ConversationModel
 from keras_models.decoding import DecodeOptions, decode, response_tokens
+from keras_models.types import Batch
 from pipeline.evaluation import likelihood
 from pipeline.tables import markdown_table
 from preprocessing.codec import ids_to_text
@@ -25,7 +28,7 @@ from preprocessing.files import write_text_atomic
 log = logging.getLogger("dialogvae")
 
 
-def global_step(model):
+def global_step(model: keras.Model) -> int:
     """The model's training step as an int (also for distributed variables)."""
     counter = getattr(model, "step_counter", None)
     if counter is None:
@@ -42,14 +45,14 @@ class TrainingMonitor(keras.callbacks.Callback):
     """Adds tokens/s (real decoded tokens), learning rate and global step to the logs,
     and warns when a latent's KL per word stays below a threshold (posterior collapse)."""
 
-    def __init__(self, kl_threshold=0.01, patience_steps=1000):
+    def __init__(self, kl_threshold: float = 0.01, patience_steps: int = 1000) -> None:
         super().__init__()
         self.kl_threshold = kl_threshold
         self.patience_steps = patience_steps
         self.low_kl_steps = {}
         self.warned = set()
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_start = time.perf_counter()
 
     def _add(self, logs):
@@ -58,7 +61,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         logs["learning_rate"] = _learning_rate(self.model.optimizer)
         logs["global_step"] = global_step(self.model)
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if logs is None:
             return
         self._add(logs)
@@ -76,7 +79,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             elif not low:
                 self.warned.discard(name)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             self._add(logs)
 
@@ -91,10 +94,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     PARTIAL = "partial.weights.h5"  # save_weights insists on the .weights.h5 suffix
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)
         if self.save_freq != "epoch":
             self._save_model()
@@ -114,15 +117,15 @@ class StopAtStep(keras.callbacks.Callback):
     """Ends training at exactly `total_steps` optimizer steps, also after a resume
     (a resumed run replays the interrupted epoch's remaining batches, not all of them)."""
 
-    def __init__(self, total_steps):
+    def __init__(self, total_steps: int) -> None:
         super().__init__()
         self.total_steps = total_steps
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if global_step(self.model) >= self.total_steps:
             self.model.stop_training = True
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.on_train_batch_end(0)
 
 
@@ -132,11 +135,11 @@ class PhaseSchedule(keras.callbacks.Callback):
     in that phase. Adds `phase` (0 AE, 1 CVAE, 2 joint) and `tokens_per_sec_<phase>` to
     the logs; list it after TrainingMonitor."""
 
-    def __init__(self, steps_per_epoch):
+    def __init__(self, steps_per_epoch: int) -> None:
         super().__init__()
         self.steps_per_epoch = steps_per_epoch
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         self.step = global_step(self.model)
         self._switch()
 
@@ -146,22 +149,22 @@ class PhaseSchedule(keras.callbacks.Callback):
             log.info("step %d: %s phase", self.step, phase)
         self.model.set_phase(phase)
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._switch()
 
     def _add(self, logs):
         if logs is not None and "tokens_per_sec" in logs:
             logs[f"tokens_per_sec_{self.model.phase}"] = logs["tokens_per_sec"]
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self.step += 1
         self._add(logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._add(logs)
 
 
-def monitor_history(csv_path, monitor, start_step=0):
+def monitor_history(csv_path: str, monitor: str, start_step: int = 0) -> list[float]:
     """The values of `monitor` in the rows a run's CSV log already holds (a resumed run),
     from global step `start_step` on."""
     if not os.path.isfile(csv_path):
@@ -194,12 +197,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     scheduled sampling), which continues a resumed run's patience from the validation
     values already in its CSV log instead of starting afresh."""
 
-    def __init__(self, csv_path, start_step=0, **kwargs):
+    def __init__(self, csv_path: str, start_step: int = 0, **kwargs) -> None:
         super().__init__(mode="min", **kwargs)
         self.csv_path = csv_path
         self.start_step = start_step
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         for value in monitor_history(self.csv_path, self.monitor, self.start_step):
             if self.best is None or value < self.best:
@@ -207,12 +210,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             else:
                 self.wait += 1
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if global_step(self.model) >= self.start_step:
             super().on_epoch_end(epoch, logs)
 
 
-def save_weights_atomic(model, path):
+def save_weights_atomic(model: keras.Model, path: str) -> None:
     """Weights written beside `path` and renamed over it: a full disk or a kill while
     saving leaves the previous file whole, never a truncated one."""
     folder, name = os.path.split(path)
@@ -233,19 +236,20 @@ class Checkpoint(keras.callbacks.Callback):
     run ends with, as early stopping's), written atomically. The best value so far comes
     from the run's CSV log, so a resumed run does not overwrite a better checkpoint."""
 
-    def __init__(self, filepath, csv_path=None, monitor="val_nll_bound", best_only=True,
-                 start_step=0):
+    def __init__(self, filepath: str, csv_path: str | None = None,
+                 monitor: str = "val_nll_bound", best_only: bool = True,
+                 start_step: int = 0) -> None:
         super().__init__()
         self.filepath, self.csv_path, self.monitor = filepath, csv_path, monitor
         self.best_only, self.start_step = best_only, start_step
         self.best = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         history = (monitor_history(self.csv_path, self.monitor, self.start_step)
                    if self.best_only and self.csv_path else [])
         self.best = min(history) if history else None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if not self.best_only:
             save_weights_atomic(self.model, self.filepath)
             return
@@ -267,13 +271,13 @@ class TensorBoard(keras.callbacks.TensorBoard):
     the step happens to be a multiple. Here every summary uses the model's global step
     (`step_counter`), and epoch-end summaries are always recorded."""
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         self._pop_writer()
         self._global_train_batch = global_step(self.model)
         self._push_writer(self._train_writer, self._global_train_batch)
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict | None = None) -> None:
         """Keras writes `evaluation_*_vs_iterations` at the compiled optimizer's count,
         which for CO is the AE optimizer's (half the steps); here the global step."""
         with self.summary.record_if(True), self._val_writer.as_default():
@@ -282,7 +286,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
                                     step=global_step(self.model))
         self._pop_writer()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         with self.summary.record_if(True):
             self._log_epoch_metrics(global_step(self.model), logs)
 
@@ -293,11 +297,11 @@ class CSVLogger(keras.callbacks.Callback):
     resume. Columns are the union of every row's keys (CO's CVAE-phase epochs report fewer
     values: they read NA, as in Keras's CSVLogger)."""
 
-    def __init__(self, path):
+    def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         rows, columns = [], ["epoch"]
         if os.path.isfile(self.path):
             with open(self.path, encoding="utf-8", newline="") as f:
@@ -317,7 +321,8 @@ class CSVLogger(keras.callbacks.Callback):
         write_text_atomic(self.path, text.getvalue())
 
 
-def latent_diagnostics(model, batches):
+def latent_diagnostics(model: ConversationModel, batches: Sequence[Batch]
+                       ) -> dict[str, float]:
     """Active units of each latent (Burda et al.: Var_x E_q[z] > 0.01) and, for z_utt, the
     prior's E[sigma^2] / Var(mu) (VHCR Fig. 2): high means the prior ignores the context."""
     collected = {}
@@ -343,8 +348,8 @@ class ValidationDiagnostics(keras.callbacks.Callback):
     (into the logs as val_*) and greedy sample responses to validation contexts
     (TensorBoard text)."""
 
-    def __init__(self, dataset, vocab, log_dir, max_utterance_words, num_batches=4,
-                 num_samples=3):
+    def __init__(self, dataset: tf.data.Dataset, vocab: list[str], log_dir: str,
+                 max_utterance_words: int, num_batches: int = 4, num_samples: int = 3) -> None:
         """`max_utterance_words`: the training data's word cap, which samples keep to."""
         super().__init__()
         self.batches = list(dataset.take(num_batches))
@@ -353,7 +358,7 @@ class ValidationDiagnostics(keras.callbacks.Callback):
         self.num_samples = num_samples
         self.writer = tf.summary.create_file_writer(log_dir) if log_dir else None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None and self.batches:
             logs["val_context_gain"] = likelihood.context_gain(self.model,
                                                                self.batches)["context_gain"]
@@ -363,7 +368,7 @@ class ValidationDiagnostics(keras.callbacks.Callback):
         if self.num_samples and self.batches and self.writer is not None:
             self.write_samples(epoch)
 
-    def write_samples(self, epoch):
+    def write_samples(self, epoch: int) -> None:
         utterances = self.batches[0]["utterances"][: self.num_samples]
         turns = tf.reduce_sum(tf.cast(utterances[:, :, 0] != 0, tf.int32), 1)
         rows = []

@@ -2,7 +2,7 @@
 import tensorflow as tf
 
 
-def split_cpu(num_devices):
+def split_cpu(num_devices: int) -> None:
     """Splits the CPU into `num_devices` logical devices (must run before TF starts them)."""
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:  # (listing logical devices would start them, so try the split first)
@@ -14,7 +14,8 @@ def split_cpu(num_devices):
                                f"already started with fewer ({e})") from e
 
 
-def make_strategy(name="default", num_cpu_devices=2):
+def make_strategy(name: str = "default", num_cpu_devices: int = 2
+                  ) -> tf.distribute.Strategy:
     """`mirrored` uses every local GPU, or `num_cpu_devices` logical CPUs when there is
     none (how the multi-device path is exercised on CPU); `multi_worker` reads TF_CONFIG.
     `name` is a validated runtime.distribution_strategy."""

@@ -1,17 +1,22 @@
 """The one model factory: build, restore and compile a model for train, evaluate, export,
 benchmarks and tests (precision, optimizer, learning-rate schedule, XLA from the config)."""
 import logging
+from collections.abc import Callable
 
 import keras
+import tensorflow as tf
 
 from keras_models import build_model, schedules
+from keras_models.conversation_model import ConversationModel
 from keras_models.optimizers import FusedAdam
+from keras_models.types import Batch
 from pipeline import configs
 
 log = logging.getLogger("dialogvae")
 
 
-def learning_rate(config, total_steps=None):
+def learning_rate(config: configs.ExperimentConfig, total_steps: int | None = None
+                  ) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The configured rate or schedule. `total_steps` None is a reload (evaluation, export)
     that takes no step: a schedule then only has to exist, because Keras keeps a float
     rate in a variable of its own and a schedule in none, so the optimizer's saved
@@ -29,7 +34,8 @@ def learning_rate(config, total_steps=None):
         raise configs.ConfigError(str(e)) from None
 
 
-def make_optimizer(config, total_steps=None, step=None):
+def make_optimizer(config: configs.ExperimentConfig, total_steps: int | None = None,
+                   step: Callable[[], tf.Tensor] | None = None) -> keras.optimizers.Optimizer:
     """Adam at the configured rate or schedule: the global batch is split over replicas
     and the learning rate is deliberately not rescaled with their number. `step` (a
     callable) is the step a schedule runs on, when not the optimizer's own count."""
@@ -42,7 +48,9 @@ def make_optimizer(config, total_steps=None, step=None):
     return optimizer
 
 
-def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
+def compile_model(config: configs.ExperimentConfig, vocab_size: int, batch: Batch,
+                  vocab: list[str] | None = None, total_steps: int | None = None
+                  ) -> ConversationModel:
     """The one model factory (train, restore, benchmarks, tests): the model of `config`
     under its runtime precision, every variable and optimizer built (call inside the
     strategy scope), compiled with its runtime XLA setting; word vectors loaded when
@@ -60,13 +68,13 @@ def compile_model(config, vocab_size, batch, vocab=None, total_steps=None):
         keras.mixed_precision.set_global_policy(previous)
     if config.model.embeddings_path and vocab is not None:
         load_word_vectors(model, config.model.embeddings_path, vocab)
-    optimizer = model.build_optimizers(
+    optimizers = model.build_optimizers(
         lambda step=None: make_optimizer(config, total_steps, step))
-    model.compile(optimizer=optimizer, jit_compile=config.runtime.jit_compile)
+    model.compile(**optimizers, jit_compile=config.runtime.jit_compile)
     return model
 
 
-def load_word_vectors(model, path, vocab):
+def load_word_vectors(model: ConversationModel, path: str, vocab: list[str]) -> None:
     """Initialises the embedding rows of words found in a word2vec text/binary file."""
     from gensim.models import KeyedVectors
     vectors = KeyedVectors.load_word2vec_format(path, binary=not path.endswith(".txt"))

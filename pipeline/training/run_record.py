@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 
 from pipeline import configs
 from preprocessing.constants import MANIFEST, VOCAB_FILE
@@ -28,7 +29,7 @@ NOT_COMPARED = ("data.data_dir", "runtime.distribution_strategy", "runtime.num_c
                 "decoding.temperature")
 
 
-def data_fingerprint(data_dir):
+def data_fingerprint(data_dir: str) -> dict:
     """What identifies a preprocessed dataset, wherever it is stored."""
     with open(os.path.join(data_dir, MANIFEST), encoding="utf-8") as f:
         manifest = json.load(f)
@@ -61,7 +62,9 @@ def _versions():
     return out
 
 
-def make_record(preset, config, data_dir, argv=None):
+def make_record(preset: str, config: configs.ExperimentConfig, data_dir: str,
+                argv: Sequence[str] | None = None) -> dict:
+    """The run record of a new run: what it is, what it reads and what made it."""
     return {"preset": preset, "config": config.as_dict(), "data": data_fingerprint(data_dir),
             "data_dir": config.data.data_dir, "made_in": os.getcwd(),
             "command": [os.path.basename(sys.executable), "-m", "pipeline.train",
@@ -72,12 +75,12 @@ def make_record(preset, config, data_dir, argv=None):
             "finished": None}
 
 
-def load(model_dir):
+def load(model_dir: str) -> dict | None:
     path = os.path.join(model_dir, RECORD_FILE)
     return read_json(path)
 
 
-def save(model_dir, record):
+def save(model_dir: str, record: dict) -> None:
     """Written beside and renamed over: a kill never leaves half a record."""
     write_json_atomic(os.path.join(model_dir, RECORD_FILE), record)
 
@@ -93,7 +96,7 @@ def _flatten(tree, prefix=""):
     return out
 
 
-def extends(old, new):
+def extends(old: dict, new: dict) -> bool:
     """Whether `new` is the stored run given more epochs and nothing else: only a schedule
     that does not read the planned total (constant after warm-up) is the same up to the
     old end, so a longer cosine or linear run is another run."""
@@ -102,7 +105,7 @@ def extends(old, new):
             and (before.get("epochs") or 0) < (after.get("epochs") or 0))
 
 
-def differences(old, new):
+def differences(old: dict, new: dict) -> list[str]:
     """['what: X there, Y now', ...] between a stored record and a new one; more epochs
     for a run whose schedule does not read its length (`extends`) are no difference."""
     found = []
@@ -122,7 +125,8 @@ def differences(old, new):
     return found
 
 
-def legacy_differences(model_dir, config, data_dir):
+def legacy_differences(model_dir: str, config: configs.ExperimentConfig, data_dir: str
+                       ) -> list[str]:
     """For a directory made before run records: its config.yaml and vocab.txt."""
     import yaml
     found = []
@@ -139,7 +143,7 @@ def legacy_differences(model_dir, config, data_dir):
     return found
 
 
-def check_continues(model_dir, record):
+def check_continues(model_dir: str, record: dict) -> dict | None:
     """The stored record (None for a new run); raises ConfigError naming every difference
     when `model_dir` holds another run."""
     old = load(model_dir)
@@ -163,7 +167,7 @@ def check_continues(model_dir, record):
 DATA_MUST_MATCH = ("max_slice_words", "max_utterance_words")
 
 
-def data_mismatch(model_dir, data_dir):
+def data_mismatch(model_dir: str, data_dir: str) -> list[str]:
     """What differs between `data_dir` and the data the run in `model_dir` was trained on
     (its vocabulary or slicing), as phrases; [] when they match."""
     record = load(model_dir)
@@ -186,13 +190,13 @@ def data_mismatch(model_dir, data_dir):
     return found
 
 
-def configs_from(record):
+def configs_from(record: dict) -> configs.ExperimentConfig:
     config = configs.ExperimentConfig()
     config.override(record["config"], is_strict=True)
     return config
 
 
-def resolve_data_dir(model_dir, data_dir):
+def resolve_data_dir(model_dir: str, data_dir: str) -> str:
     """A relative data path stored by a run, resolved from where the run was made when it
     does not exist from here."""
     if os.path.isabs(data_dir) or os.path.isdir(data_dir):

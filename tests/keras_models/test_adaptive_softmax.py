@@ -49,6 +49,7 @@ def test_bad_cutoffs_are_refused(cutoffs):
         AdaptiveSoftmax(50, cutoffs)
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_a_model_with_adaptive_softmax_trains_and_scores_exactly():
     from tests.helpers import decode_greedy, tiny_model
     batch = {"utterances": tf.constant(

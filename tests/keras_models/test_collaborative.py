@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_models import build_model
 from keras_models.collaborative import AE, CVAE
 from pipeline import configs, data
 from pipeline.training import callbacks
@@ -36,9 +35,8 @@ def test_co_rows_are_presets():
     assert configs.make_config("co").model.scheduled_sampling_steps == 0
     assert configs.make_config("co_do").model.word_drop == 0.25
     assert configs.make_config("co_ss_joint").model.joint_phases
-    with pytest.raises(ValueError, match="bow_loss"):
-        build_model(configs.make_config("co_ss", params_override="model.bow_loss=true").model,
-                    100)
+    with pytest.raises(configs.ConfigError, match="bow_loss"):  # refused before a model
+        configs.make_config("co_ss", params_override="model.bow_loss=true")
 
 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])

@@ -16,6 +16,7 @@ def tiny(preset, **model):
     return factory.compile_model(config, 60, BATCH)
 
 
+@pytest.mark.slow  # trains each model a few steps
 @pytest.mark.parametrize("preset", ["hred", "vhcr_ud", "co_ss"])
 def test_every_step_conditioning_reaches_each_step_and_decodes(preset):
     model = tiny(preset, decoder_conditioning="every_step")

@@ -23,15 +23,21 @@ def test_warmup_then_each_decay():
     np.testing.assert_allclose(rates(inverse, [99, 399]), [1e-3, 5e-4], rtol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"peak": 0.0}, "learning_rate must be > 0"),
-    ({"peak": 1e-3, "decay": "linear"}, "lr_decay 'linear'"),
-    ({"peak": 1e-3, "warmup_steps": 50, "total_steps": 50, "decay": "cosine"}, "cosine"),
-    ({"peak": 1e-3, "final_ratio": 0.0}, "lr_final_ratio"),
+@pytest.mark.parametrize("override, message", [
+    ("train.learning_rate=0.0", "learning_rate=0.0 must be > 0"),
+    ("train.lr_decay=linear", "lr_decay='linear' must be one of"),
+    ("train.lr_final_ratio=1.5", r"lr_final_ratio=1.5 must be in \[0.0, 1.0\]"),
 ])
-def test_bad_schedules_are_refused(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        WarmupDecay(**kwargs)
+def test_bad_schedules_are_refused_by_the_config(override, message):
+    with pytest.raises(configs.ConfigError, match=message):
+        configs.make_config("hred", params_override=override)
+
+
+def test_a_cosine_decay_needs_steps_after_its_warmup():
+    config = configs.make_config("hred", params_override="train.warmup_steps=50,"
+                                                         "train.lr_decay=cosine")
+    with pytest.raises(configs.ConfigError, match="cosine needs more planned steps"):
+        factory.learning_rate(config, total_steps=50)
 
 
 def test_negative_learning_rate_is_a_config_error():
