@@ -49,8 +49,9 @@ def matmul_peak(n=2048, repeats=10):
 
 
 def useful_flops(batch, m, vocab_size, architecture, decodes=True):
-    """Forward+backward (3x forward) matmul FLOPs over real positions only (CO's CVAE phase
-    does not decode)."""
+    """Matmul FLOPs over real positions only: forward and backward (3x forward) for a
+    step that trains everything; CO's CVAE phase runs the encoders forward only (its
+    gradients reach phi alone) and does not decode."""
     utterances = batch["utterances"]
     real_words = float(tf.reduce_sum(tf.cast(utterances != 0, tf.float32)))
     real_utts = float(tf.reduce_sum(tf.cast(utterances[:, :, 0] != 0, tf.float32)))
@@ -58,15 +59,15 @@ def useful_flops(batch, m, vocab_size, architecture, decodes=True):
     responses = float(tf.reduce_sum(tf.cast(utterances[:, 1:, 0] != 0, tf.float32)))
     u, c, d, e = m.utterance_units, m.context_units, m.decoder_units, m.embedding_dim
     context_in = u + (m.conv_latent_dim if architecture == "vhcr" else 0)
-    flops = real_words * 2 * 3 * u * (e + u)  # utterance GRU
-    flops += real_utts * 2 * 3 * c * (context_in + c)  # context GRU
-    if decodes:
-        flops += targets * (2 * 3 * d * (e + d) + 2 * d * vocab_size)  # decoder + softmax
+    encoders = real_words * 2 * 3 * u * (e + u)  # utterance GRU
+    encoders += real_utts * 2 * 3 * c * (context_in + c)  # context GRU
     if architecture == "vhcr":
-        flops += real_utts * 2 * 2 * 3 * u * (u + u)  # bidirectional z_conv encoder
-    if architecture != "hred":
-        flops += responses * 2 * 2 * (c + u) * m.mlp_units  # prior/posterior heads
-    return 3 * flops, targets
+        encoders += real_utts * 2 * 2 * 3 * u * (u + u)  # bidirectional z_conv encoder
+    heads = responses * 2 * 2 * (c + u) * m.mlp_units if architecture != "hred" else 0.0
+    if not decodes:
+        return encoders + 3 * heads, targets
+    decoder = targets * (2 * 3 * d * (e + d) + 2 * d * vocab_size)  # decoder GRU + softmax
+    return 3 * (encoders + heads + decoder), targets
 
 
 def decoded_positions(batch, groups):
