@@ -42,15 +42,3 @@ def trained_runs(small_data, tmp_path_factory):
         assert result.returncode == 0, result.stderr[-3000:]
     return root
 
-
-# The suite runs in two processes (pytest-xdist: `-n 2 --dist loadgroup` in pytest.ini).
-# Each file's tests stay in one process, so a module fixture is built once; the files that
-# evaluate and export the trained runs share one, so those runs are trained once.
-SHARED_PROCESS = {"test_evaluate.py": "trained_runs", "test_serving.py": "trained_runs"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        group = SHARED_PROCESS.get(item.path.name, str(item.path.relative_to(config.rootpath)))
-        item.add_marker(pytest.mark.xdist_group(group))
