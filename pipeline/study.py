@@ -40,6 +40,7 @@ import yaml
 from pipeline import configs, data
 from pipeline.studies import report as study_report
 from pipeline.studies.seeds import seed_dir
+from pipeline.training.run_record import RECORD_FILE
 from preprocessing.constants import CO_SLICE_WORDS
 from preprocessing.files import read_json, write_json_atomic
 
@@ -280,18 +281,23 @@ def run_logged(command: list[str], log_path: str, what: str) -> None:
                          f"{log_path}:\n{tail}")
 
 
-def reopen_if_capped(seed_state: dict, kept_dir: str, cap: int) -> bool:
+def reopen_if_capped(seed_state: dict, kept_dir: str, cap: int, run_dir: str) -> bool:
     """A finished seed that stopped at an older, lower step cap is trained further to `cap`:
-    its stages are cleared (its training time kept) and True returned. A seed stopped early, or
-    at this cap, stays finished."""
+    its stages are cleared and True returned. Its training time is kept when `run_dir` still
+    holds the run, which then continues from its backup; without it (another machine) the
+    seed trains again from step 0 and its time starts again. A seed stopped early, or at
+    this cap, stays finished."""
     ended = study_report.kept_ending(kept_dir) or {}
     if ended.get("reason") != "all planned steps" or ended.get("step", cap) >= cap:
         return False
-    log.info("seed kept in %s reached the old cap of %d steps; training further, to %d",
-             kept_dir, ended["step"], cap)
+    continues = os.path.isfile(os.path.join(run_dir, RECORD_FILE))
+    log.info("seed kept in %s reached the old cap of %d steps; %s, to %d", kept_dir,
+             ended["step"], "training further" if continues else
+             f"its run is not in {run_dir}: training again from step 0", cap)
     spent = seed_state.get("train_seconds", 0)
     seed_state.clear()
-    seed_state["earlier_train_seconds"] = spent
+    if continues:
+        seed_state["earlier_train_seconds"] = spent
     return True
 
 
@@ -398,11 +404,12 @@ def run_study(name: str, scale: str = "small", data_dir: str | None = None,
             seeded.override({"train": {"seed": seed}})
             cap = planned_steps(seeded, stats)[1]
             kept_dir = seed_dir(os.path.join(out_dir, "rows"), preset, seed)
-            if seed_state.get("done") and not reopen_if_capped(seed_state, kept_dir, cap):
+            run_dir = seed_dir(runs_dir, preset, seed)
+            if seed_state.get("done") and not reopen_if_capped(seed_state, kept_dir, cap,
+                                                                run_dir):
                 log.info("%s seed %d: finished, skipped", preset, seed)
                 continue
             log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale, cap)
-            run_dir = seed_dir(runs_dir, preset, seed)
             run_row(study, preset, seeded, run_dir, eval_options_for(study, max_examples),
                     seed_state, lambda: save_state(out_dir, state))
             study_report.keep_row(run_dir, kept_dir)

@@ -114,12 +114,18 @@ def test_a_seed_that_reached_an_older_lower_cap_trains_further(tmp_path):
                           {"finished": {"step": step, "reason": reason}})
         return {"train_seconds": 3000.0, "eval_seconds": 100.0, "done": True}
 
+    run_dir = tmp_path / "run"
     seed_state = kept("all planned steps", 6000)
-    assert study.reopen_if_capped(seed_state, str(tmp_path), 10600)
+    assert study.reopen_if_capped(seed_state, str(tmp_path), 10600, str(run_dir))
+    assert seed_state == {}  # no run to continue (another machine): trained again from 0
+    run_dir.mkdir()
+    (run_dir / "run_record.json").write_text("{}")
+    seed_state = kept("all planned steps", 6000)
+    assert study.reopen_if_capped(seed_state, str(tmp_path), 10600, str(run_dir))
     assert seed_state == {"earlier_train_seconds": 3000.0}  # stages redone, time kept
     for reason, step in (("all planned steps", 10600), ("early stopping", 4000)):
         seed_state = kept(reason, step)
-        assert not study.reopen_if_capped(seed_state, str(tmp_path), 10600)
+        assert not study.reopen_if_capped(seed_state, str(tmp_path), 10600, str(run_dir))
         assert seed_state["done"]
 
 
