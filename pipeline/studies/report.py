@@ -187,7 +187,7 @@ def copy_tsne(rows: dict[str, dict], runs_dir: str, out_dir: str) -> dict[str, s
 
 def _setup_lines(name, study, state, rows):
     plan = state["plan"]
-    first = state["rows"][next(iter(rows))]
+    first = next(state["rows"][p] for p in rows if p in state["rows"])  # the setup of any row
     c, p = first["config"], first["paper_config"]
     m, t = c["model"], c["train"]
     small = plan["scale"] == "small"
