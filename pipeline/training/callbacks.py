@@ -291,6 +291,16 @@ class TensorBoard(keras.callbacks.TensorBoard):
             self._log_epoch_metrics(global_step(self.model), logs)
 
 
+def _csv_value(value):
+    """A log value as a CSV cell: a scalar count (the global step) stays an integer, other
+    scalars are floats, anything else is written as it is."""
+    array = np.asarray(keras.ops.convert_to_numpy(value))
+    if array.size != 1 or array.dtype.kind not in "fiub":
+        return value
+    scalar = array.reshape(-1)[0]
+    return int(scalar) if array.dtype.kind in "iu" else float(scalar)
+
+
 class CSVLogger(keras.callbacks.Callback):
     """One row per epoch end (validation) in `path`, the whole file rewritten beside it and
     renamed over it, so a full disk or a kill never leaves half a row or loses one on
@@ -310,9 +320,7 @@ class CSVLogger(keras.callbacks.Callback):
                 rows = list(reader)
         row = {"epoch": epoch}
         for key, value in (logs or {}).items():
-            array = np.asarray(keras.ops.convert_to_numpy(value))
-            row[key] = float(array.reshape(-1)[0]) if array.size == 1 and \
-                array.dtype.kind in "fiub" else value
+            row[key] = _csv_value(value)
         columns += sorted(k for k in row if k not in columns)
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=columns, restval="NA")  # as Keras's

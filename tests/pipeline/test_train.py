@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from pipeline import configs, train
@@ -95,7 +96,7 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     rows = read_log(model_dir)
     # Every epoch end (validation, checkpoints, CSV row, TensorBoard) at the global step an
     # uninterrupted run has it: no replayed epoch, no duplicate row, no step past the plan.
-    assert [int(float(r["global_step"])) for r in rows] == [12, 24, 36]
+    assert [r["global_step"] for r in rows] == ["12", "24", "36"]  # a count, not "12.0"
     from tests.pipeline.test_run_safety import event_steps
     validation = os.path.join(model_dir, "logs", "validation")
     assert sorted(set(event_steps(validation, "epoch_nll_bound"))) == [12, 24, 36]
@@ -279,7 +280,8 @@ def test_an_interrupted_checkpoint_or_log_write_keeps_the_previous_file(tmp_path
 
     log = tmp_path / "training_log.csv"
     logger = callbacks.CSVLogger(str(log))
-    logger.on_epoch_end(0, {"loss": 1.5, "val_nll_bound": 4.0})
+    logger.on_epoch_end(0, {"loss": 1.5, "val_nll_bound": 4.0,
+                            "global_step": np.int64(12)})
     before = log.read_text()
 
     def full(self, rows):
@@ -292,3 +294,4 @@ def test_an_interrupted_checkpoint_or_log_write_keeps_the_previous_file(tmp_path
     logger.on_epoch_end(1, {"loss": 1.2, "val_nll_bound": 3.9, "kl_conv": 0.1})
     rows = list(csv_lib.DictReader(open(log)))
     assert [r["epoch"] for r in rows] == ["0", "1"] and rows[0]["kl_conv"] == "NA"
+    assert (rows[0]["global_step"], rows[0]["loss"]) == ("12", "1.5")  # a count stays one
