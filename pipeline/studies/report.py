@@ -317,32 +317,41 @@ def load_references(out_dir: str) -> list[dict]:
             if f.endswith(".json")]
 
 
+REFERENCE_COLUMNS = ("val_nll_bound", "val_kl_conv", "val_kl_utt")
+
+
 def _reference_lines(references, loaded):
+    """Per reference row, one line per validation step: the authors' code with utterance
+    drop off (the model's bound, as ours is validated) and on (their own evaluation), then
+    each of our seeds, so the two implementations read side by side at the same step."""
     if not references:
         return []
     lines = ["## The VHCR authors' code beside ours", "",
              "Their PyTorch code (`benchmarks/reference_vhcr.py`) on the same preprocessed "
              "conversations and vocabulary, at this study's sizes and schedule; validation "
-             "per word on the whole validation split (theirs with utterance drop on, as "
-             "their evaluation runs).", ""]
-    rows = []
+             "per word on the whole validation split at every validation. Both "
+             "implementations are validated with utterance drop off (the model's bound); "
+             "`u.d. on` is the authors' code evaluated as their `evaluate()` runs, with the "
+             "drop left on.", ""]
     for ref in references:
-        curve = ref["curve"]
-        for i, step in enumerate(curve.get("global_step", [])):
-            cells = [curve.get(c, [None] * (i + 1))[i] for c in
-                     ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
-            rows.append([ref["row"], "authors' code", f"{step:.0f}", *map(number, cells)])
-        ours = loaded.get(ref["row"])
-        if ours:
-            curve = ours[0]["curve"]
-            for i, step in enumerate(curve.get("global_step", [])):
-                cells = [(curve.get(c) or [None] * (i + 1))[i] for c in
-                         ("val_nll_bound", "val_kl_conv", "val_kl_utt")]
-                rows.append([ref["row"], "ours, seed 1", f"{step:.0f}", *map(number, cells)])
-    lines += markdown_table(("row", "source", "step", "NLL bound", "KL z_conv", "KL z_utt"),
-                            rows, "llrrrr")
-    lines += ["", *[f"- {ref['row']}: {ref.get('note', '')}" for ref in references
-                    if ref.get("note")], ""]
+        sources = [("authors' code", ref["curve"], REFERENCE_COLUMNS),
+                   ("authors' code, u.d. on", ref["curve"],
+                    tuple(f"{c}_udrop_on" for c in REFERENCE_COLUMNS))]
+        sources += [(f"ours, seed {k + 1}", seed["curve"], REFERENCE_COLUMNS)
+                    for k, seed in enumerate(loaded.get(ref["row"], []))]
+        by_step = [{step: [(curve.get(c) or [None] * (i + 1))[i] for c in columns]
+                    for i, step in enumerate(curve.get("global_step", []))}
+                   for _, curve, columns in sources]
+        steps = sorted({step for values in by_step for step in values})
+        header = ["step"] + [f"{label}: {what}" for label, _, _ in sources
+                             for what in ("NLL bound", "z_conv", "z_utt")]
+        table = [[f"{step:.0f}"] + [number(v) for values in by_step
+                                     for v in values.get(step, [None] * 3)]
+                 for step in steps]
+        lines += [f"**{ref['row']}** (KL per word of z_conv and z_utt)", "",
+                  *markdown_table(header, table), ""]
+        if ref.get("note"):
+            lines += [f"- {ref['row']}: {ref['note']}", ""]
     return lines
 
 

@@ -346,3 +346,28 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
     loaded["vhcr_ud"][0]["finished"]["reason"] = "early stopping"
     claims = judged()
     assert [c["verdict"] for c in claims] == ["held", "not held"]
+
+
+def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
+    from pipeline.studies import report as study_report
+    reference = {"row": "vhcr_ud", "note": "their code", "curve": {
+        "global_step": [200, 400], "val_nll_bound": [5.5, 4.8], "val_kl_conv": [0.1, 0.2],
+        "val_kl_utt": [0.3, 0.4], "val_nll_bound_udrop_on": [5.6, 4.9],
+        "val_kl_conv_udrop_on": [0.5, 0.6], "val_kl_utt_udrop_on": [0.7, 0.8]}}
+    ours = [{"curve": {"global_step": [200.0, 400.0, 600.0], "val_nll_bound": [5.2, 4.7, 4.5],
+                       "val_kl_conv": [0.01, 0.02, 0.03], "val_kl_utt": [0.04, 0.05, None]}},
+            {"curve": {"global_step": [200.0], "val_nll_bound": [5.3],
+                       "val_kl_conv": [0.06], "val_kl_utt": [0.07]}}]
+    lines = study_report._reference_lines([reference], {"vhcr_ud": ours})
+    table = [line for line in lines if line.startswith("| ")]
+    assert table[0].startswith("| step | authors' code: NLL bound |")
+    assert "| authors' code, u.d. on: NLL bound |" in table[0]
+    assert "ours, seed 2: z_utt |" in table[0]
+    assert table[1:] == [
+        "| 200 | 5.5000 | 0.1000 | 0.3000 | 5.6000 | 0.5000 | 0.7000 | 5.2000 | 0.0100 "
+        "| 0.0400 | 5.3000 | 0.0600 | 0.0700 |",
+        "| 400 | 4.8000 | 0.2000 | 0.4000 | 4.9000 | 0.6000 | 0.8000 | 4.7000 | 0.0200 "
+        "| 0.0500 | - | - | - |",
+        "| 600 | - | - | - | - | - | - | 4.5000 | 0.0300 | - | - | - | - |"]
+    assert "- vhcr_ud: their code" in lines
+    assert study_report._reference_lines([], {"vhcr_ud": ours}) == []
