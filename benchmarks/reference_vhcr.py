@@ -10,7 +10,9 @@ not a dependency of dialogvae. Three steps:
     # 1. their code, in a folder of your own (any checkout of the repository)
     REPO=ctr4si/A-Hierarchical-Latent-Structure-for-Variational-Conversation-Modeling
     git clone https://github.com/$REPO ~/vhcr-authors
-    # 2. a Python with torch beside ours (CPU build; their code needs numpy and tqdm too)
+    # 2. a Python with torch beside ours (CPU build; their code needs numpy and tqdm too;
+    #    PyPI's Linux torch is a CUDA build: add --index-url
+    #    https://download.pytorch.org/whl/cpu where no CPU wheel is at hand)
     python3.11 -m venv ~/.cache/dialogvae/reference/venv
     ~/.cache/dialogvae/reference/venv/bin/pip install torch==2.13.0 numpy tqdm
     # 3. our data in their format, with the study row's settings; then their training
