@@ -384,8 +384,10 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
         claim["verdict"], note = study_seeds.combine_verdicts(claim["verdict"], on_seeds)
         if note:
             claim["evidence"] += f" [{note}]"
+    planned = {p: study.seeds_of(p, state["plan"].get("seeds", 1)) for p in loaded}
     study_seeds.unfinished_verdicts(
-        claims, lambda view: study_claims.judge(study, view, paper_numbers), mean, loaded)
+        claims, lambda view: study_claims.judge(study, view, paper_numbers), mean, loaded,
+        planned)
     findings = study_claims.findings(study, mean)
     results = {"study": name, "paper": study.paper, "dataset": study.dataset,
                "plan": state["plan"],
@@ -411,13 +413,16 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1)
 
+    complete = [p for p in loaded if len(loaded[p]) >= planned[p]]
     paper_title = {"co": "Collaborative VED (Shen et al., AAAI 2018)",
                    "vhcr": "VHCR (Park et al., NAACL 2018)"}[study.paper]
     scale = {"small": "converged reduced scale"}.get(state["plan"]["scale"],
                                                     f"{state['plan']['scale']} scale")
     lines = [f"# Study `{name}`: {paper_title} on {study.dataset}, {scale}", "",
-             f"Rows finished: {len(loaded)} of {len(rows)}"
-             + ("" if len(loaded) == len(rows) else " (rerun the command to finish the rest)")
+             f"Rows finished: {len(complete)} of {len(rows)}"
+             + "".join(f"; {p} has {len(loaded[p])} of its {planned[p]} seeds"
+                       for p in loaded if p not in complete)
+             + ("" if len(complete) == len(rows) else " (rerun the command to finish the rest)")
              + ". Every number below is in `results.json`.", "", "## Setup", "",
              *_setup_lines(name, study, state, rows), *_row_lines(study, state, loaded), "",
              "## Findings (seeds' mean)", ""]

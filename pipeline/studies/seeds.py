@@ -103,25 +103,31 @@ def converged(seed_rows: list[dict]) -> bool:
 
 
 def unfinished_verdicts(claims: list[dict], judge: Callable[[dict], list[dict]],
-                        mean: dict[str, dict], loaded: dict[str, list[dict]]) -> list[dict]:
+                        mean: dict[str, dict], loaded: dict[str, list[dict]],
+                        planned: dict[str, int] | None = None) -> list[dict]:
     """Marks "not measurable" every claim whose verdict rests on a row that did not
-    converge: a verdict counts only from models that finished learning. A claim uses a
-    row if judging it without that row changes its verdict or evidence."""
-    unfinished = {p for p, seeds in loaded.items() if not converged(seeds)}
-    if not unfinished:
+    converge, or that has fewer finished seeds than `planned` ({row: seeds}): a verdict
+    counts only from models that finished learning, with the seeds where it can flip. A
+    claim uses a row if judging it without that row changes its verdict or evidence."""
+    why = {p: "did not converge (reached the step cap)" for p, seeds in loaded.items()
+           if not converged(seeds)}
+    for p, seeds in loaded.items():
+        if p not in why and len(seeds) < (planned or {}).get(p, 0):
+            why[p] = f"has {len(seeds)} of its {planned[p]} seeds so far"
+    if not why:
         return claims
-    without = {p: judge({q: r for q, r in mean.items() if q != p}) for p in unfinished}
+    without = {p: judge({q: r for q, r in mean.items() if q != p}) for p in why}
     for i, claim in enumerate(claims):
         if claim["verdict"] == NOT_MEASURABLE:
             continue
-        used = sorted(p for p in unfinished if
+        used = sorted(p for p in why if
                       (without[p][i]["verdict"], without[p][i]["evidence"]) !=
                       (claim["verdict_on_mean"], claim["evidence_on_mean"]))
         if used:
             claim["verdict_unconverged"] = claim["verdict"]
             claim["verdict"] = NOT_MEASURABLE
-            claim["evidence"] = (f"{', '.join(used)} did not converge (reached the step cap), "
-                                 f"so no verdict; measured as it stands: "
+            claim["evidence"] = ("; ".join(f"{p} {why[p]}" for p in used)
+                                 + ", so no verdict yet; measured as it stands: "
                                  f"{claim['verdict_unconverged']}: " + claim["evidence"])
     return claims
 

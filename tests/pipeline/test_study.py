@@ -331,13 +331,13 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
               "vhcr_ud": [row(3.2, "all planned steps", (0.0004, 0.0004))]}
     mean, _ = study_seeds.views(loaded)
 
-    def judged():
+    def judged(planned=None):
         claims = study_claims.judge(vhcr, mean, papers)
         for claim in claims:
             claim["verdict_on_mean"] = claim["verdict"]
             claim["evidence_on_mean"] = claim["evidence"]
         return study_seeds.unfinished_verdicts(
-            claims, lambda v: study_claims.judge(vhcr, v, papers), mean, loaded)
+            claims, lambda v: study_claims.judge(vhcr, v, papers), mean, loaded, planned)
     claims = judged()
     # Both claims read VHCR + u.d. (the ordering lists it; the KL claim is about it).
     assert [c["verdict"] for c in claims] == ["not measurable", "not measurable"]
@@ -346,6 +346,11 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
     loaded["vhcr_ud"][0]["finished"]["reason"] = "early stopping"
     claims = judged()
     assert [c["verdict"] for c in claims] == ["held", "not held"]
+    # A row with fewer finished seeds than planned gives no verdict yet either.
+    claims = judged({"hred": 1, "vhred": 1, "vhcr_ud": 2})
+    assert [c["verdict"] for c in claims] == ["not measurable", "not measurable"]
+    assert claims[1]["evidence"].startswith("vhcr_ud has 1 of its 2 seeds so far")
+    assert claims[1]["verdict_unconverged"] == "not held"
 
 
 def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
