@@ -45,6 +45,29 @@ def training_curve(run_dir: str) -> dict[str, list[float | None]]:
             for column in CURVE_COLUMNS if rows and column in rows[0]}
 
 
+def logged_train_seconds(run_dir: str) -> float | None:
+    """A run's training time: the wall seconds of the epochs in its training_log.csv
+    (training and validation), summed. A run resumed after its process was killed counts
+    each logged epoch once, where the study's own clock loses the killed process's time.
+    Logs written before `epoch_seconds` existed give words / tokens_per_sec, the same
+    quantity (TrainingMonitor computes both at the epoch end); None without a log."""
+    path = os.path.join(run_dir, "training_log.csv")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    total = 0.0
+    for r in rows:
+        seconds = _number(r.get("epoch_seconds"))
+        if seconds is None:
+            words, rate = _number(r.get("words")), _number(r.get("tokens_per_sec"))
+            if not words or not rate:
+                return None
+            seconds = words / rate
+        total += seconds
+    return round(total, 1) if rows else None
+
+
 def _read(path):
     if not os.path.isfile(path):
         return None
@@ -87,6 +110,7 @@ def load_row(run_dir: str, kept_dir: str | None = None) -> dict:
         kept = lambda name: os.path.join(kept_dir, name)  # noqa: E731
         return {"evaluation": _read(kept("test.json")),
                 "curve": training_curve(kept_dir),
+                "train_seconds": logged_train_seconds(kept_dir),
                 "latent": _read(kept("latent_summary.json")),
                 "evaluation_udrop": _read(kept("test-udrop.json")),
                 "finished": kept_ending(kept_dir)}
@@ -96,6 +120,7 @@ def load_row(run_dir: str, kept_dir: str | None = None) -> dict:
                                 f"in {kept_dir}")
     record = _read(os.path.join(run_dir, RECORD_FILE)) or {}
     return {"evaluation": evaluation, "curve": training_curve(run_dir),
+            "train_seconds": logged_train_seconds(run_dir),
             "latent": _read(os.path.join(run_dir, "latent", "summary.json")),
             "evaluation_udrop": _read(eval_files.report_path(run_dir, "test", "best-udrop")),
             "finished": record.get("finished")}
@@ -239,6 +264,17 @@ def total_kl(likelihood: dict) -> float | None:
     return sum(parts) if parts else None
 
 
+def _seed_states(row_state: dict) -> list[dict]:
+    """A row's per-seed study states, in seed order (as `loaded` holds its seeds)."""
+    return [row_state["seeds"][k] for k in sorted(row_state["seeds"], key=int)]
+
+
+def train_seconds(row: dict, seed_state: dict) -> float:
+    """A seed's training time: from its training log, else the study's clock."""
+    logged = row.get("train_seconds")
+    return logged if logged is not None else seed_state.get("train_seconds", 0)
+
+
 def _row_lines(study, state, loaded):
     """One line per seed of each row: schedules, optimum, convergence, time, test bound."""
     rows = []
@@ -253,7 +289,7 @@ def _row_lines(study, state, loaded):
             finished = row.get("finished") or {}
             converged = ("yes" if finished.get("reason") == "early stopping" else
                          "**no** (step cap)" if finished else "-")
-            seconds = r["seeds"][seed].get("train_seconds", "-")
+            seconds = train_seconds(row, r["seeds"][seed])
             rows.append(
                 [label, seed, f"{mc['kl_annealing_steps']} / {mp['kl_annealing_steps']}",
                  f"{mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']}",
@@ -278,10 +314,17 @@ def _row_lines(study, state, loaded):
               "(per word):", "",
               *markdown_table(["row", *(f"seed {k}" for k in range(1, 1 + width)), "mean",
                                "spread (max - min)"], rows)]
-    total = sum(seed.get(k, 0) for p in loaded for seed in state["rows"][p]["seeds"].values()
-                for k in ("train_seconds", "eval_seconds", "eval_udrop_seconds",
-                          "latent_seconds"))
-    lines += ["", f"Wall time of the rows: {total / 60:.1f} minutes on this machine."]
+    total = 0.0
+    for p, seed_rows in loaded.items():
+        for row, seed in zip(seed_rows, _seed_states(state["rows"][p])):
+            total += train_seconds(row, seed) + sum(
+                seed.get(k, 0) for k in ("eval_seconds", "eval_udrop_seconds",
+                                         "latent_seconds"))
+    lines += ["", "Train s: the wall seconds of the epochs in the seed's training log "
+              "(training and validation); an interrupted run that resumed counts each "
+              "epoch once.", "",
+              f"Wall time of the rows (training and evaluation): {total / 60:.1f} minutes "
+              "on this machine."]
     return lines
 
 
@@ -392,9 +435,11 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
     results = {"study": name, "paper": study.paper, "dataset": study.dataset,
                "plan": state["plan"],
                "rows": {p: {"config": state["rows"][p]["config"],
-                            "seconds": {k: [s.get(k) for s in
-                                            state["rows"][p]["seeds"].values()] for k in
-                                        ("train_seconds", "eval_seconds", "latent_seconds")},
+                            "seconds": {
+                                "train_seconds": [train_seconds(r, s) for r, s in zip(
+                                    loaded[p], _seed_states(state["rows"][p]))],
+                                **{k: [s.get(k) for s in _seed_states(state["rows"][p])]
+                                   for k in ("eval_seconds", "latent_seconds")}},
                             "likelihood": mean[p]["evaluation"]["likelihood"],
                             "likelihood_udrop": (mean[p].get("evaluation_udrop") or {}).get(
                                 "likelihood"),

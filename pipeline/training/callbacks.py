@@ -42,8 +42,10 @@ def _learning_rate(optimizer):
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    """Adds tokens/s (real decoded tokens), learning rate and global step to the logs,
-    and warns when a latent's KL per word stays below a threshold (posterior collapse)."""
+    """Adds tokens/s (real decoded tokens), learning rate and global step to the logs, at
+    an epoch end also `epoch_seconds` (its wall time through validation: a study sums them
+    into a run's training time, which survives resumes), and warns when a latent's KL per
+    word stays below a threshold (posterior collapse)."""
 
     def __init__(self, kl_threshold: float = 0.01, patience_steps: int = 1000) -> None:
         super().__init__()
@@ -82,6 +84,7 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             self._add(logs)
+            logs["epoch_seconds"] = time.perf_counter() - self.epoch_start
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):

@@ -97,6 +97,7 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     # Every epoch end (validation, checkpoints, CSV row, TensorBoard) at the global step an
     # uninterrupted run has it: no replayed epoch, no duplicate row, no step past the plan.
     assert [r["global_step"] for r in rows] == ["12", "24", "36"]  # a count, not "12.0"
+    assert all(float(r["epoch_seconds"]) > 0 for r in rows)  # the study sums them
     from tests.pipeline.test_run_safety import event_steps
     validation = os.path.join(model_dir, "logs", "validation")
     assert sorted(set(event_steps(validation, "epoch_nll_bound"))) == [12, 24, 36]
