@@ -273,6 +273,6 @@ def test_every_tensorboard_scalar_is_on_the_global_step(small_data, tmp_path):
     assert {"evaluation_nll_bound_vs_iterations", "epoch_keep_rate"} <= tags
     readme = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
     for tag in tags:
-        name = tag.replace("epoch_", "").replace("evaluation_", "").replace(
-            "_vs_iterations", "").replace("tokens_per_sec_cvae", "tokens_per_sec_ae")
+        name = tag.removeprefix("epoch_").removeprefix("evaluation_").removesuffix(
+            "_vs_iterations").replace("tokens_per_sec_cvae", "tokens_per_sec_ae")
         assert f"`{name}`" in readme or name == "sample_responses", tag
