@@ -34,28 +34,27 @@ def _number(text):
     return value if math.isfinite(value) else None
 
 
-def training_curve(run_dir: str) -> dict[str, list[float | None]]:
-    """{column: [value per epoch end]} from the run's training_log.csv (None = blank)."""
+def _log_rows(run_dir: str) -> list[dict]:
+    """The rows of the run's training_log.csv (one per epoch end); [] without one."""
     path = os.path.join(run_dir, "training_log.csv")
     if not os.path.isfile(path):
-        return {}
+        return []
     with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def training_curve(rows: list[dict]) -> dict[str, list[float | None]]:
+    """{column: [value per epoch end]} from a training log's rows (None = blank)."""
     return {column: [_number(r.get(column)) for r in rows]
             for column in CURVE_COLUMNS if rows and column in rows[0]}
 
 
-def logged_train_seconds(run_dir: str) -> float | None:
-    """A run's training time: the wall seconds of the epochs in its training_log.csv
+def logged_train_seconds(rows: list[dict]) -> float | None:
+    """A run's training time: the wall seconds of the epochs in its training log's rows
     (training and validation), summed. A run resumed after its process was killed counts
     each logged epoch once, where the study's own clock loses the killed process's time.
     Logs written before `epoch_seconds` existed give words / tokens_per_sec, the same
     quantity (TrainingMonitor computes both at the epoch end); None without a log."""
-    path = os.path.join(run_dir, "training_log.csv")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     total = 0.0
     for r in rows:
         seconds = _number(r.get("epoch_seconds"))
@@ -108,9 +107,9 @@ def load_row(run_dir: str, kept_dir: str | None = None) -> dict:
     run folder, else from what the study kept of it."""
     if kept_dir and os.path.isfile(os.path.join(kept_dir, "test.json")):
         kept = lambda name: os.path.join(kept_dir, name)  # noqa: E731
+        log = _log_rows(kept_dir)
         return {"evaluation": _read(kept("test.json")),
-                "curve": training_curve(kept_dir),
-                "train_seconds": logged_train_seconds(kept_dir),
+                "curve": training_curve(log), "train_seconds": logged_train_seconds(log),
                 "latent": _read(kept("latent_summary.json")),
                 "evaluation_udrop": _read(kept("test-udrop.json")),
                 "finished": kept_ending(kept_dir)}
@@ -119,8 +118,9 @@ def load_row(run_dir: str, kept_dir: str | None = None) -> dict:
         raise FileNotFoundError(f"{run_dir}: no evaluation report, and nothing kept of it "
                                 f"in {kept_dir}")
     record = _read(os.path.join(run_dir, RECORD_FILE)) or {}
-    return {"evaluation": evaluation, "curve": training_curve(run_dir),
-            "train_seconds": logged_train_seconds(run_dir),
+    log = _log_rows(run_dir)
+    return {"evaluation": evaluation, "curve": training_curve(log),
+            "train_seconds": logged_train_seconds(log),
             "latent": _read(os.path.join(run_dir, "latent", "summary.json")),
             "evaluation_udrop": _read(eval_files.report_path(run_dir, "test", "best-udrop")),
             "finished": record.get("finished")}

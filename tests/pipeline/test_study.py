@@ -193,7 +193,8 @@ def test_study_writes_results_resumes_seeds_and_judges_claims(small_dialogues, t
     assert rows["vhcr_ud"]["likelihood"]["nll_bound"] == pytest.approx(sum(bounds) / 2)
     # A seed's training time is its log's epochs, kept beside the results.
     kept = out / "rows" / "vhcr_ud" / "seed2" / "training_log.csv"
-    logged = sum(float(r["epoch_seconds"]) for r in csv.DictReader(open(kept)))
+    logged = sum(float(r["epoch_seconds"])
+                 for r in csv.DictReader(kept.read_text().splitlines()))
     assert rows["vhcr_ud"]["seconds"]["train_seconds"][1] == pytest.approx(logged, abs=0.1)
     # VHCR + u.d. is evaluated with utterance drop off (its bound) and on (the authors').
     assert rows["vhcr_ud"]["likelihood_udrop"]["nll_bound"] > 0
@@ -237,17 +238,19 @@ def test_study_writes_results_resumes_seeds_and_judges_claims(small_dialogues, t
     assert open(again, encoding="utf-8").read() == text
 
 
-def test_a_runs_training_time_is_its_logged_epochs(tmp_path):
+def test_a_runs_training_time_is_its_logged_epochs():
     """Summed from the training log, so a resumed run keeps the time of its logged epochs;
     logs from before `epoch_seconds` give words / tokens_per_sec (the same quantity)."""
     from pipeline.studies import report as study_report
-    assert study_report.logged_train_seconds(str(tmp_path)) is None
-    log = tmp_path / "training_log.csv"
-    log.write_text("epoch,global_step,words,tokens_per_sec\n0,200,1000,10\n1,400,600,20\n")
-    assert study_report.logged_train_seconds(str(tmp_path)) == 130.0
-    log.write_text("epoch,global_step,words,tokens_per_sec,epoch_seconds\n"
-                   "0,200,1000,10,101.5\n1,400,600,20,30.25\n")
-    assert study_report.logged_train_seconds(str(tmp_path)) == pytest.approx(131.75, abs=0.1)
+
+    def rows(text):
+        return list(csv.DictReader(text.splitlines()))
+    assert study_report.logged_train_seconds([]) is None
+    old = rows("epoch,global_step,words,tokens_per_sec\n0,200,1000,10\n1,400,600,20")
+    assert study_report.logged_train_seconds(old) == 130.0
+    new = rows("epoch,global_step,words,tokens_per_sec,epoch_seconds\n"
+               "0,200,1000,10,101.5\n1,400,600,20,30.25")
+    assert study_report.logged_train_seconds(new) == pytest.approx(131.75, abs=0.1)
 
 
 @pytest.mark.slow
