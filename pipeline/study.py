@@ -283,10 +283,10 @@ def run_logged(command: list[str], log_path: str, what: str) -> None:
 
 def reopen_if_capped(seed_state: dict, kept_dir: str, cap: int, run_dir: str) -> bool:
     """A finished seed that stopped at an older, lower step cap is trained further to `cap`:
-    its stages are cleared and True returned. Its training time is kept when `run_dir` still
-    holds the run, which then continues from its backup; without it (another machine) the
-    seed trains again from step 0 and its time starts again. A seed stopped early, or at
-    this cap, stays finished."""
+    its stages are cleared and True returned. Where `run_dir` still holds the run it
+    continues from its backup (its training log, which the report's training time is
+    summed from, goes on); without it (another machine) the seed trains again from step 0.
+    A seed stopped early, or at this cap, stays finished."""
     ended = study_report.kept_ending(kept_dir) or {}
     if ended.get("reason") != "all planned steps" or ended.get("step", cap) >= cap:
         return False
@@ -294,10 +294,7 @@ def reopen_if_capped(seed_state: dict, kept_dir: str, cap: int, run_dir: str) ->
     log.info("seed kept in %s reached the old cap of %d steps; %s, to %d", kept_dir,
              ended["step"], "training further" if continues else
              f"its run is not in {run_dir}: training again from step 0", cap)
-    spent = seed_state.get("train_seconds", 0)
     seed_state.clear()
-    if continues:
-        seed_state["earlier_train_seconds"] = spent
     return True
 
 
@@ -318,8 +315,8 @@ def run_row(study: Study, preset: str, config: configs.ExperimentConfig, run_dir
                     "--data", config.data.data_dir, "--model_dir", run_dir,
                     "--config_file", config_path, "--progress", "epoch"], log_path,
                    f"training {preset}")
-        row_state["train_seconds"] = round(  # this process's part, and any earlier cap's
-            time.time() - start + row_state.pop("earlier_train_seconds", 0), 1)
+        # This process's clock: the stage's done-mark; the report reads the training log.
+        row_state["train_seconds"] = round(time.time() - start, 1)
         save()
     stages = [("eval_seconds", [python, "-m", "pipeline.evaluate", "--model_dir", run_dir,
                                 *eval_options], f"evaluating {preset}")]
