@@ -264,9 +264,10 @@ def total_kl(likelihood: dict) -> float | None:
     return sum(parts) if parts else None
 
 
-def _seed_states(row_state: dict) -> list[dict]:
-    """A row's per-seed study states, in seed order (as `loaded` holds its seeds)."""
-    return [row_state["seeds"][k] for k in sorted(row_state["seeds"], key=int)]
+def _seed_state(state: dict, preset: str, row: dict) -> dict:
+    """The study state of the seed a loaded row was trained as (its `seed` number: a row's
+    finished seeds need not be 1..n, e.g. while seed 1 trains further to a higher cap)."""
+    return state["rows"][preset]["seeds"][str(row["seed"])]
 
 
 def train_seconds(row: dict, seed_state: dict) -> float:
@@ -284,12 +285,13 @@ def _row_lines(study, state, loaded):
         mc, mp = r["config"]["model"], r["paper_config"]["model"]
         start = r["config"]["train"].get("early_stopping_start_step", 0)
         label = preset + (" (figure row)" if preset in study.figure_rows else "")
-        for seed, row in zip(sorted(r["seeds"], key=int), seed_rows):
+        for row in seed_rows:
+            seed = row["seed"]
             best = study_seeds.steps_to_optimum(row["curve"], start)
             finished = row.get("finished") or {}
             converged = ("yes" if finished.get("reason") == "early stopping" else
                          "**no** (step cap)" if finished else "-")
-            seconds = train_seconds(row, r["seeds"][seed])
+            seconds = train_seconds(row, _seed_state(state, preset, row))
             rows.append(
                 [label, seed, f"{mc['kl_annealing_steps']} / {mp['kl_annealing_steps']}",
                  f"{mc['scheduled_sampling_steps']} / {mp['scheduled_sampling_steps']}",
@@ -298,13 +300,16 @@ def _row_lines(study, state, loaded):
     lines = markdown_table(("row", "seed", "KL ramp (ours / paper)", "SS k (ours / paper)",
                             "early stopping armed at", "best step", "last step", "converged",
                             "train s"), rows, "lrrrrrrlr")
-    width = max(len(v) for v in loaded.values())
+    columns = sorted({row["seed"] for seed_rows in loaded.values() for row in seed_rows})
     rows = []
     for preset, seed_rows in loaded.items():
-        values = [row["evaluation"]["likelihood"].get(key) for row in seed_rows]
-        kls = [total_kl(row["evaluation"]["likelihood"]) for row in seed_rows]
-        cells = [f"{v:.4f} (KL {k:.4f})" if v is not None and k is not None else "-"
-                 for v, k in zip(values, kls)] + ["-"] * (width - len(values))
+        by_seed = {row["seed"]: row["evaluation"]["likelihood"] for row in seed_rows}
+        values = [d.get(key) for d in by_seed.values()]
+        cells = []
+        for seed in columns:
+            v = (by_seed.get(seed) or {}).get(key)
+            k = total_kl(by_seed[seed]) if seed in by_seed else None
+            cells.append(f"{v:.4f} (KL {k:.4f})" if v is not None and k is not None else "-")
         numbers = [v for v in values if v is not None]
         mean = sum(numbers) / len(numbers) if numbers else None
         spread = max(numbers) - min(numbers) if len(numbers) > 1 else None
@@ -312,11 +317,12 @@ def _row_lines(study, state, loaded):
     lines += ["", "Test bound per seed (" + ("per slice" if study.paper == "co" else
                                               "per word") + ") and the KL of every latent "
               "(per word):", "",
-              *markdown_table(["row", *(f"seed {k}" for k in range(1, 1 + width)), "mean",
+              *markdown_table(["row", *(f"seed {k}" for k in columns), "mean",
                                "spread (max - min)"], rows)]
     total = 0.0
     for p, seed_rows in loaded.items():
-        for row, seed in zip(seed_rows, _seed_states(state["rows"][p])):
+        for row in seed_rows:
+            seed = _seed_state(state, p, row)
             total += train_seconds(row, seed) + sum(
                 seed.get(k, 0) for k in ("eval_seconds", "eval_udrop_seconds",
                                          "latent_seconds"))
@@ -380,8 +386,8 @@ def _reference_lines(references, loaded):
         sources = [("authors' code", ref["curve"], REFERENCE_COLUMNS),
                    ("authors' code, u.d. on", ref["curve"],
                     tuple(f"{c}_udrop_on" for c in REFERENCE_COLUMNS))]
-        sources += [(f"ours, seed {k + 1}", seed["curve"], REFERENCE_COLUMNS)
-                    for k, seed in enumerate(loaded.get(ref["row"], []))]
+        sources += [(f"ours, seed {seed['seed']}", seed["curve"], REFERENCE_COLUMNS)
+                    for seed in loaded.get(ref["row"], [])]
         by_step = [{step: [(curve.get(c) or [None] * (i + 1))[i] for c in columns]
                     for i, step in enumerate(curve.get("global_step", []))}
                    for _, curve, columns in sources]
@@ -410,10 +416,11 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
             loaded[p] = [{**load_row(study_seeds.seed_dir(runs_dir, p, int(k)),
                                      study_seeds.seed_dir(os.path.join(out_dir, "rows"), p,
                                                           int(k))),
-                          "config": state["rows"][p]["config"]} for k in done]
+                          "config": state["rows"][p]["config"], "seed": int(k)}
+                         for k in done]
     mean, per_seed = study_seeds.views(loaded)
-    labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{k + 1}"): row
-              for p, seeds in loaded.items() for k, row in enumerate(seeds)}
+    labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{row['seed']}"): row
+              for p, seeds in loaded.items() for row in seeds}
     references = load_references(out_dir)
     figures = write_figures(study, labels, out_dir, references)
     tsne = copy_tsne(mean, runs_dir, out_dir)
@@ -436,16 +443,17 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
                "plan": state["plan"],
                "rows": {p: {"config": state["rows"][p]["config"],
                             "seconds": {
-                                "train_seconds": [train_seconds(r, s) for r, s in zip(
-                                    loaded[p], _seed_states(state["rows"][p]))],
-                                **{k: [s.get(k) for s in _seed_states(state["rows"][p])]
+                                "train_seconds": [train_seconds(r, _seed_state(state, p, r))
+                                                  for r in loaded[p]],
+                                **{k: [_seed_state(state, p, r).get(k) for r in loaded[p]]
                                    for k in ("eval_seconds", "latent_seconds")}},
                             "likelihood": mean[p]["evaluation"]["likelihood"],
                             "likelihood_udrop": (mean[p].get("evaluation_udrop") or {}).get(
                                 "likelihood"),
                             "responses": mean[p]["evaluation"]["responses"],
                             "curve": mean[p]["curve"], "latent": mean[p]["latent"],
-                            "seeds": [{"likelihood": r["evaluation"]["likelihood"],
+                            "seeds": [{"seed": r["seed"],
+                                       "likelihood": r["evaluation"]["likelihood"],
                                        "curve": r["curve"], "finished": r.get("finished")}
                                       for r in loaded[p]]}
                         for p in loaded},

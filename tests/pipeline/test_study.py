@@ -380,10 +380,12 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
         "global_step": [200, 400], "val_nll_bound": [5.5, 4.8], "val_kl_conv": [0.1, 0.2],
         "val_kl_utt": [0.3, 0.4], "val_nll_bound_udrop_on": [5.6, 4.9],
         "val_kl_conv_udrop_on": [0.5, 0.6], "val_kl_utt_udrop_on": [0.7, 0.8]}}
-    ours = [{"curve": {"global_step": [200.0, 400.0, 600.0], "val_nll_bound": [5.2, 4.7, 4.5],
-                       "val_kl_conv": [0.01, 0.02, 0.03], "val_kl_utt": [0.04, 0.05, None]}},
-            {"curve": {"global_step": [200.0], "val_nll_bound": [5.3],
-                       "val_kl_conv": [0.06], "val_kl_utt": [0.07]}}]
+    ours = [{"seed": 1, "curve": {"global_step": [200.0, 400.0, 600.0],
+                                  "val_nll_bound": [5.2, 4.7, 4.5],
+                                  "val_kl_conv": [0.01, 0.02, 0.03],
+                                  "val_kl_utt": [0.04, 0.05, None]}},
+            {"seed": 2, "curve": {"global_step": [200.0], "val_nll_bound": [5.3],
+                                  "val_kl_conv": [0.06], "val_kl_utt": [0.07]}}]
     lines = study_report._reference_lines([reference], {"vhcr_ud": ours})
     table = [line for line in lines if line.startswith("| ")]
     assert table[0].startswith("| step | authors' code: NLL bound |")
@@ -397,3 +399,28 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
         "| 600 | - | - | - | - | - | - | 4.5000 | 0.0300 | - | - | - | - |"]
     assert "- vhcr_ud: their code" in lines
     assert study_report._reference_lines([], {"vhcr_ud": ours}) == []
+
+
+def test_a_rows_finished_seeds_keep_their_own_numbers_and_states():
+    """While seed 1 trains further (reopened at a higher cap) only seed 2 is finished: the
+    report names it seed 2 and reads seed 2's study state, not seed 1's."""
+    from pipeline.studies import report as study_report
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    config = {"model": {"kl_annealing_steps": 900, "scheduled_sampling_steps": 0},
+              "train": {"early_stopping_start_step": 900}}
+    state = {"rows": {"vhred": {
+        "config": config, "paper_config": config,
+        "seeds": {"1": {"train_seconds": 111.0}, "2": {"train_seconds": 222.0, "done": True,
+                                                       "eval_seconds": 5.0}}}}}
+    row = {"seed": 2, "curve": {"global_step": [1000.0, 1200.0],
+                                "val_nll_bound": [4.0, 4.1]},
+           "finished": {"reason": "early stopping", "step": 1200},
+           "evaluation": {"likelihood": {"nll_bound": 3.9, "kl_utt": 0.01}}}
+    lines = study_report._row_lines(vhcr, state, {"vhred": [row]})
+    table = [line for line in lines if line.startswith("| vhred")]
+    assert table[0].split(" | ")[1] == "2" and table[0].endswith(" | 222.0 |")
+    assert " | 1000 | 1200 | yes | " in table[0]
+    header = next(line for line in lines if line.startswith("| row | seed 2 |"))
+    assert "seed 1" not in header
+    assert table[1].startswith("| vhred | 3.9000 (KL 0.0100) |")
+    assert "Wall time of the rows (training and evaluation): 3.8 minutes" in lines[-1]
