@@ -21,12 +21,19 @@ Rerunning the same command resumes: finished rows are skipped, an interrupted ro
 from its last backup. A study is refused when rerun with another scale or budget, except
 that a seed which reached an older, lower step cap trains further to the current one
 (from its run folder's last backup where it has one).
+
+Several processes may run one study at once (one per core, or per machine sharing the
+folders), with the same rows or different `--rows`: each seed is claimed by the process
+that trains it (RUNS_DIR/PRESET/seedN/claim.lock) and skipped by the others, and
+study.json is merged under RUNS_DIR/state.lock, so no process loses another's progress.
+The README covers every row of the study with a finished seed, whichever process wrote it.
 """
 from preprocessing import cli
 
 if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loads
     cli.quiet_unless_verbose()
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -41,11 +48,14 @@ from pipeline import configs, data
 from pipeline.studies import report as study_report
 from pipeline.studies.seeds import seed_dir
 from pipeline.training.run_record import RECORD_FILE
+from preprocessing import files
 from preprocessing.constants import CO_SLICE_WORDS
 from preprocessing.files import read_json, write_json_atomic
 
 log = logging.getLogger("dialogvae")
 STATE_FILE = "study.json"
+STATE_LOCK = "state.lock"  # in the runs folder: held while study.json or the README is written
+CLAIM_FILE = "claim.lock"  # in a seed's run folder: held by the process working on the seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +268,38 @@ def save_state(out_dir: str, state: dict) -> None:
     write_json_atomic(os.path.join(out_dir, STATE_FILE), state)
 
 
+@contextlib.contextmanager
+def state_lock(runs_dir: str):
+    """Held while a process merges study.json or writes the README (other processes of
+    the study wait for it)."""
+    os.makedirs(runs_dir, exist_ok=True)
+    with files.exclusive_lock(os.path.join(runs_dir, STATE_LOCK), wait=True):
+        yield
+
+
+def merge_state(out_dir: str, state: dict, mine: set[tuple[str, str]]) -> None:
+    """Takes into `state`, in place, what other processes of the study saved: every seed
+    but this process's own (`mine`: (preset, seed) pairs) from study.json on disk, and the
+    rows only they ran. Call under `state_lock`."""
+    saved = load_state(out_dir) or {}
+    for preset, saved_row in saved.get("rows", {}).items():
+        row = state["rows"].setdefault(preset, {})
+        for key, value in saved_row.items():
+            row.setdefault(key, value)
+        seeds = row.setdefault("seeds", {})
+        for seed, seed_state in saved_row.get("seeds", {}).items():
+            if (preset, seed) not in mine:
+                seeds[seed] = seed_state
+
+
+def sync_state(out_dir: str, runs_dir: str, state: dict, mine: set[tuple[str, str]]
+               ) -> None:
+    """study.json becomes the merge of this process's seeds and every other's."""
+    with state_lock(runs_dir):
+        merge_state(out_dir, state, mine)
+        save_state(out_dir, state)
+
+
 def check_same_study(state: dict, plan: dict) -> None:
     """Refuses to continue a study made with another scale, budget or data."""
     differences = [f"{key}: {state['plan'].get(key)!r} there, {plan[key]!r} now"
@@ -390,30 +432,45 @@ def run_study(name: str, scale: str = "small", data_dir: str | None = None,
             raise StudyError(f"row {preset}: {e}") from None
         configs_by_row[preset] = (config, paper, paper_steps)
 
+    mine = set()  # the (preset, seed) pairs this process has claimed
+    save = lambda: sync_state(out_dir, runs_dir, state, mine)  # noqa: E731
     for preset in rows:
         config, paper, paper_steps = configs_by_row[preset]
         row_state = state["rows"].setdefault(preset, {})
         row_state.update({"config": config.as_dict(), "paper_steps": paper_steps,
                           "paper_config": paper.as_dict()})
         for seed in range(1, study.seeds_of(preset, seeds) + 1):
-            seed_state = row_state.setdefault("seeds", {}).setdefault(str(seed), {})
-            seeded = configs.ExperimentConfig(config.as_dict())
-            seeded.override({"train": {"seed": seed}})
-            cap = planned_steps(seeded, stats)[1]
-            kept_dir = seed_dir(os.path.join(out_dir, "rows"), preset, seed)
             run_dir = seed_dir(runs_dir, preset, seed)
-            if seed_state.get("done") and not reopen_if_capped(seed_state, kept_dir, cap,
-                                                                run_dir):
-                log.info("%s seed %d: finished, skipped", preset, seed)
-                continue
-            log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale, cap)
-            run_row(study, preset, seeded, run_dir, eval_options_for(study, max_examples),
-                    seed_state, lambda: save_state(out_dir, state))
-            study_report.keep_row(run_dir, kept_dir)
-            seed_state["done"] = True
-            save_state(out_dir, state)
-    save_state(out_dir, state)
-    return study_report.write(name, study, state, runs_dir, out_dir, rows)
+            with contextlib.ExitStack() as claim:
+                os.makedirs(run_dir, exist_ok=True)
+                try:
+                    claim.enter_context(files.exclusive_lock(os.path.join(run_dir,
+                                                                          CLAIM_FILE)))
+                except files.Locked as holder:
+                    log.info("%s seed %d: another study process works on it (%s), skipped",
+                             preset, seed, holder)
+                    continue
+                save()  # takes what other processes finished before this claim
+                mine.add((preset, str(seed)))
+                seed_state = row_state.setdefault("seeds", {}).setdefault(str(seed), {})
+                seeded = configs.ExperimentConfig(config.as_dict())
+                seeded.override({"train": {"seed": seed}})
+                cap = planned_steps(seeded, stats)[1]
+                kept_dir = seed_dir(os.path.join(out_dir, "rows"), preset, seed)
+                if seed_state.get("done") and not reopen_if_capped(seed_state, kept_dir,
+                                                                    cap, run_dir):
+                    log.info("%s seed %d: finished, skipped", preset, seed)
+                    continue
+                log.info("%s seed %d: %s scale, at most %d steps", preset, seed, scale, cap)
+                run_row(study, preset, seeded, run_dir,
+                        eval_options_for(study, max_examples), seed_state, save)
+                study_report.keep_row(run_dir, kept_dir)
+                seed_state["done"] = True
+                save()
+    with state_lock(runs_dir):
+        merge_state(out_dir, state, mine)
+        save_state(out_dir, state)
+        return study_report.write(name, study, state, runs_dir, out_dir, study.all_rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

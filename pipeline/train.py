@@ -3,7 +3,9 @@
     python -m pipeline.train --model co_ss --data data/dailydialog --model_dir runs/co_ss
 
 Rerunning the same command after a crash resumes from the last backup (weights,
-optimizer state and position in the training stream). TensorBoard: --logdir MODEL_DIR/logs.
+optimizer state and position in the training stream). A second process training in the same
+MODEL_DIR is refused while the first runs (MODEL_DIR/train.lock). TensorBoard: --logdir
+MODEL_DIR/logs.
 """
 from preprocessing import cli
 
@@ -11,6 +13,7 @@ if __name__ == "__main__":  # run as a tool: quiet before TensorFlow or Beam loa
     cli.quiet_unless_verbose()
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -26,10 +29,12 @@ from pipeline.training import callbacks as callbacks_lib
 from pipeline.training import distribute, run_record
 from pipeline.training.budget import check_against_data, check_budget, planned_steps
 from pipeline.training.factory import compile_model, learning_rate
+from preprocessing import files
 
 log = logging.getLogger("dialogvae")
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}  # --progress -> Keras's verbose
 BACKUP_FILE = "latest.weights.h5"  # what keras.callbacks.BackupAndRestore writes
+LOCK_FILE = "train.lock"  # held by the process training in a model_dir
 # The main job's recipe (`make`, benchmarks.time_to_quality --size demo).
 DEMO_CONFIG = os.path.join(os.path.dirname(__file__), "demo.yaml")
 
@@ -145,16 +150,50 @@ def train(config: configs.ExperimentConfig, model_dir: str,
     steps_per_epoch, total_steps = planned_steps(config, stats)
     check_budget(config, total_steps)
     learning_rate(config, total_steps)  # refuses a bad schedule before anything is written
-    record = start_run_dir(config, model_dir, preset, argv)
-    record = train_further(model_dir, record, config, total_steps)
-    if record.get("finished"):
-        done = record["finished"]
-        print(f"{model_dir} is finished ({done['reason']} at step {done['step']} of "
-              f"{total_steps}); nothing to do. To train further, start a new --model_dir (a run "
-              "that used all its steps at a constant learning rate continues when given more "
-              "train.epochs).")
-        return None, None
+    with run_lock(model_dir):
+        record = start_run_dir(config, model_dir, preset, argv)
+        record = train_further(model_dir, record, config, total_steps)
+        if record.get("finished"):
+            done = record["finished"]
+            print(f"{model_dir} is finished ({done['reason']} at step {done['step']} of "
+                  f"{total_steps}); nothing to do. To train further, start a new --model_dir "
+                  "(a run that used all its steps at a constant learning rate continues when "
+                  "given more train.epochs).")
+            return None, None
+        return fit(config, model_dir, record, vocab, steps_per_epoch, total_steps, strategy,
+                   backup_every_steps, verbose)
 
+
+@contextlib.contextmanager
+def run_lock(model_dir: str):
+    """Keeps a second training process out of `model_dir` while this one trains (two would
+    overwrite each other's backups and checkpoints): it is refused with a ConfigError
+    naming the holder. The lock dies with its process, so a crashed run resumes at once.
+    A new folder that a failure leaves holding only the lock file is removed."""
+    created = not os.path.exists(model_dir)
+    os.makedirs(model_dir, exist_ok=True)
+    try:
+        with files.exclusive_lock(os.path.join(model_dir, LOCK_FILE)):
+            yield
+    except files.Locked as holder:
+        raise configs.ConfigError(
+            f"--model_dir {model_dir} is being trained by another process ({holder}). Wait "
+            "for it to end (rerunning the same command then resumes or reports it finished), "
+            "or stop it; to train something else at the same time give a new --model_dir. "
+            "Each worker of a multi-worker run needs its own --model_dir.") from None
+    except BaseException:
+        if created and os.listdir(model_dir) == [LOCK_FILE]:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
+
+
+def fit(config: configs.ExperimentConfig, model_dir: str, record: dict, vocab: list[str],
+        steps_per_epoch: int, total_steps: int, strategy: tf.distribute.Strategy,
+        backup_every_steps: int, verbose: str | int
+        ) -> tuple[keras.Model, keras.callbacks.History | None]:
+    """The training of a checked, locked run directory: from its backup, if any, to early
+    stopping or the planned steps; records how it ended."""
+    data_dir, batch_size = config.data.data_dir, config.data.batch_size
     keras.utils.set_random_seed(config.train.seed)
     validation = data.make_dataset(data_dir, "validation", batch_size, training=False,
                                    max_turns=config.data.max_turns)

@@ -28,10 +28,11 @@ def train_run(data_dir, model_dir, preset="vhcr_ud", override=FAST, cwd=REPO_ROO
 
 
 def snapshot(model_dir):
-    """{relative path: (size, mtime)} of every file in a run directory."""
+    """{relative path: (size, mtime)} of every file in a run directory but its lock file
+    (which names the last process that held it)."""
     out = {}
     for path in glob.glob(os.path.join(model_dir, "**"), recursive=True):
-        if os.path.isfile(path):
+        if os.path.isfile(path) and os.path.basename(path) != train.LOCK_FILE:
             stat = os.stat(path)
             out[os.path.relpath(path, model_dir)] = (stat.st_size, stat.st_mtime_ns)
     return out
@@ -120,6 +121,20 @@ def test_another_preset_config_or_vocabulary_is_refused_untouched(small_data, fi
     assert other_vocab.returncode == 2
     assert "vocabulary (vocab.txt hash): differs" in other_vocab.stderr
     assert snapshot(finished_run) == before  # nothing rewritten before the refusal
+
+
+def test_a_second_process_training_in_the_same_model_dir_is_refused(small_data,
+                                                                     finished_run):
+    from preprocessing import files
+    before = snapshot(finished_run)
+    with files.exclusive_lock(os.path.join(finished_run, train.LOCK_FILE)):
+        second = train_run(small_data, finished_run)
+    assert second.returncode == 2
+    assert (f"--model_dir {finished_run} is being trained by another process "
+            f"(pid {os.getpid()} on ") in second.stderr
+    assert snapshot(finished_run) == before
+    again = train_run(small_data, finished_run)  # the lock ended with its holder
+    assert again.returncode == 0 and "is finished" in again.stdout
 
 
 def test_bad_config_values_exit_2_and_write_nothing(small_data, tmp_path, capsys):

@@ -424,3 +424,48 @@ def test_a_rows_finished_seeds_keep_their_own_numbers_and_states():
     assert "seed 1" not in header
     assert table[1].startswith("| vhred | 3.9000 (KL 0.0100) |")
     assert "Wall time of the rows (training and evaluation): 3.8 minutes" in lines[-1]
+
+
+def test_two_study_processes_split_the_seeds_and_keep_each_others_progress(
+        small_dialogues, tmp_path, monkeypatch):
+    """Process A runs the study while process B holds vhcr_ud seed 1 (its claim) and saves
+    its progress in between: A skips that seed, and neither save loses the other's seeds."""
+    import copy
+
+    from pipeline.studies import report as study_report
+    from preprocessing import files
+    out, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    trained = []
+    b_state = {}
+
+    def fake_run_row(s, preset, config, run_dir, eval_options, seed_state, save):
+        trained.append((preset, config.train.seed))
+        seed_state.update(train_seconds=1.0, eval_seconds=1.0)
+        save()
+        if (preset, config.train.seed) == ("vhcr_ud", 2):  # B finishes seed 1 meanwhile
+            b_state.update(copy.deepcopy(study.load_state(out)))
+            b_state["rows"]["vhcr_ud"]["seeds"]["1"] = {"train_seconds": 7.0, "done": True}
+            study.sync_state(out, runs, b_state, {("vhcr_ud", "1")})
+
+    monkeypatch.setattr(study, "run_row", fake_run_row)
+    monkeypatch.setattr(study_report, "keep_row", lambda run_dir, kept_dir: None)
+    monkeypatch.setattr(study_report, "write", lambda *a: "README.md")
+    os.makedirs(os.path.join(runs, "vhcr_ud", "seed1"))
+    with files.exclusive_lock(os.path.join(runs, "vhcr_ud", "seed1", study.CLAIM_FILE)):
+        _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
+    assert trained == [("hred", 1), ("vhcr_ud", 2)]  # seed 1 was B's
+    seeds = lambda: {(p, k): v for p, r in study.load_state(out)["rows"].items()  # noqa: E731
+                     for k, v in r["seeds"].items()}
+    assert seeds() == {("hred", "1"): {"train_seconds": 1.0, "eval_seconds": 1.0, "done": True},
+                       ("vhcr_ud", "1"): {"train_seconds": 7.0, "done": True},
+                       ("vhcr_ud", "2"): {"train_seconds": 1.0, "eval_seconds": 1.0,
+                                          "done": True}}
+    # B saves again from its older view (A's seed 2 unfinished there): A's seed 2 stays.
+    assert not b_state["rows"]["vhcr_ud"]["seeds"]["2"].get("done")
+    study.sync_state(out, runs, b_state, {("vhcr_ud", "1")})
+    assert seeds()[("vhcr_ud", "2")]["done"] and b_state["rows"]["vhcr_ud"]["seeds"]["2"][
+        "done"]
+    # A rerun (nothing claimed elsewhere now) finds every seed finished.
+    trained.clear()
+    _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
+    assert trained == []
