@@ -40,7 +40,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import yaml
 
@@ -269,7 +269,7 @@ def save_state(out_dir: str, state: dict) -> None:
 
 
 @contextlib.contextmanager
-def state_lock(runs_dir: str):
+def state_lock(runs_dir: str) -> Iterator[None]:
     """Held while a process merges study.json or writes the README (other processes of
     the study wait for it)."""
     os.makedirs(runs_dir, exist_ok=True)

@@ -18,7 +18,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import keras
 import tensorflow as tf
@@ -165,7 +165,7 @@ def train(config: configs.ExperimentConfig, model_dir: str,
 
 
 @contextlib.contextmanager
-def run_lock(model_dir: str):
+def run_lock(model_dir: str) -> Iterator[None]:
     """Keeps a second training process out of `model_dir` while this one trains (two would
     overwrite each other's backups and checkpoints): it is refused with a ConfigError
     naming the holder. The lock dies with its process, so a crashed run resumes at once.
