@@ -432,7 +432,7 @@ def run_study(name: str, scale: str = "small", data_dir: str | None = None,
             raise StudyError(f"row {preset}: {e}") from None
         configs_by_row[preset] = (config, paper, paper_steps)
 
-    mine = set()  # the (preset, seed) pairs this process has claimed
+    mine = set()  # the (preset, seed) pairs this process holds the claim of
     save = lambda: sync_state(out_dir, runs_dir, state, mine)  # noqa: E731
     for preset in rows:
         config, paper, paper_steps = configs_by_row[preset]
@@ -451,7 +451,8 @@ def run_study(name: str, scale: str = "small", data_dir: str | None = None,
                              preset, seed, holder)
                     continue
                 save()  # takes what other processes finished before this claim
-                mine.add((preset, str(seed)))
+                mine.add((preset, str(seed)))  # while claimed: on release, disk's again
+                claim.callback(mine.discard, (preset, str(seed)))
                 seed_state = row_state.setdefault("seeds", {}).setdefault(str(seed), {})
                 seeded = configs.ExperimentConfig(config.as_dict())
                 seeded.override({"train": {"seed": seed}})

@@ -445,7 +445,9 @@ def test_two_study_processes_split_the_seeds_and_keep_each_others_progress(
         if (preset, config.train.seed) == ("vhcr_ud", 2):  # B finishes seed 1 meanwhile
             b_state.update(copy.deepcopy(study.load_state(out)))
             b_state["rows"]["vhcr_ud"]["seeds"]["1"] = {"train_seconds": 7.0, "done": True}
-            study.sync_state(out, runs, b_state, {("vhcr_ud", "1")})
+            # and takes hred seed 1, which A finished and released, to train it further
+            b_state["rows"]["hred"]["seeds"]["1"] = {"train_seconds": 3.0}
+            study.sync_state(out, runs, b_state, {("vhcr_ud", "1"), ("hred", "1")})
 
     monkeypatch.setattr(study, "run_row", fake_run_row)
     monkeypatch.setattr(study_report, "keep_row", lambda run_dir, kept_dir: None)
@@ -456,7 +458,7 @@ def test_two_study_processes_split_the_seeds_and_keep_each_others_progress(
     assert trained == [("hred", 1), ("vhcr_ud", 2)]  # seed 1 was B's
     seeds = lambda: {(p, k): v for p, r in study.load_state(out)["rows"].items()  # noqa: E731
                      for k, v in r["seeds"].items()}
-    assert seeds() == {("hred", "1"): {"train_seconds": 1.0, "eval_seconds": 1.0, "done": True},
+    assert seeds() == {("hred", "1"): {"train_seconds": 3.0},  # B's: A had released it
                        ("vhcr_ud", "1"): {"train_seconds": 7.0, "done": True},
                        ("vhcr_ud", "2"): {"train_seconds": 1.0, "eval_seconds": 1.0,
                                           "done": True}}
@@ -465,7 +467,8 @@ def test_two_study_processes_split_the_seeds_and_keep_each_others_progress(
     study.sync_state(out, runs, b_state, {("vhcr_ud", "1")})
     assert seeds()[("vhcr_ud", "2")]["done"] and b_state["rows"]["vhcr_ud"]["seeds"]["2"][
         "done"]
-    # A rerun (nothing claimed elsewhere now) finds every seed finished.
+    # A rerun (nothing claimed elsewhere now) trains only the seed B left unfinished.
     trained.clear()
     _run(small_dialogues, tmp_path, ["hred", "vhcr_ud"], seeds="auto")
-    assert trained == []
+    assert trained == [("hred", 1)]
+    assert all(v.get("done") for v in seeds().values())
