@@ -399,6 +399,17 @@ def _reference_lines(references, loaded):
                  for step in steps]
         lines += [f"**{ref['row']}** (KL per word of z_conv and z_utt)", "",
                   *markdown_table(header, table), ""]
+        ended = ref.get("finished")
+        best = study_seeds.steps_to_optimum(
+            ref["curve"], (ref.get("settings") or {}).get("early_stopping_start_step", 0))
+        if ended and best:
+            lines += [f"- {ref['row']}, the authors' code: ended by {ended['reason']} at step "
+                      f"{ended['step']}, best validation bound {best[1]:.4f} at step "
+                      f"{best[0]:.0f}"
+                      + (f"; {ref['train_seconds']:.0f} s of training "
+                         f"({ref['seconds_per_step']:.2f} s a step)"
+                         if ref.get("train_seconds") and ref.get("seconds_per_step") else "")
+                      + ".", ""]
         if ref.get("note"):
             lines += [f"- {ref['row']}: {ref['note']}", ""]
     return lines

@@ -376,7 +376,10 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
 
 def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     from pipeline.studies import report as study_report
-    reference = {"row": "vhcr_ud", "note": "their code", "curve": {
+    reference = {"row": "vhcr_ud", "note": "their code",
+                 "finished": {"step": 400, "reason": "early stopping"},
+                 "settings": {"early_stopping_start_step": 200}, "train_seconds": 1234.5,
+                 "seconds_per_step": 3.1, "curve": {
         "global_step": [200, 400], "val_nll_bound": [5.5, 4.8], "val_kl_conv": [0.1, 0.2],
         "val_kl_utt": [0.3, 0.4], "val_nll_bound_udrop_on": [5.6, 4.9],
         "val_kl_conv_udrop_on": [0.5, 0.6], "val_kl_utt_udrop_on": [0.7, 0.8]}}
@@ -398,6 +401,8 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
         "| 0.0500 | - | - | - |",
         "| 600 | - | - | - | - | - | - | 4.5000 | 0.0300 | - | - | - | - |"]
     assert "- vhcr_ud: their code" in lines
+    assert ("- vhcr_ud, the authors' code: ended by early stopping at step 400, best "
+            "validation bound 4.8000 at step 400; 1234 s of training (3.10 s a step).") in lines
     assert study_report._reference_lines([], {"vhcr_ud": ours}) == []
 
 
