@@ -313,9 +313,30 @@ def judge(study: "Study", rows: dict[str, dict], paper_numbers: dict) -> list[di
     return out
 
 
+CO_ROWS = ("co", "co_do", "co_ss", "co_ss_joint")
+
+
+def _co_alpha_binds(rows: Rows, preset: str) -> str | None:
+    """Whether CO's max(alpha, KL) was the floor alpha (no KL gradient reaches the AE
+    phase) or the KL itself, validation by validation: the earlier study's KL never
+    reached alpha, so the term never acted."""
+    alpha = rows.rows[preset].get("config", {}).get("model", {}).get("co_alpha")
+    points = rows.curve(preset, "val_kl_response")
+    if alpha is None or not points:
+        return None
+    above = [s for s, v in points if v > alpha]
+    return (f"{_name(preset)}: validation KL per response went from {points[0][1]:.2f} "
+            f"(step {points[0][0]:.0f}) to {points[-1][1]:.2f} (step {points[-1][0]:.0f}), "
+            f"peak {max(v for _, v in points):.2f}, against alpha = {alpha:g}: max(alpha, KL) "
+            + (f"was the KL (it acted on the AE) at {len(above)} of {len(points)} "
+               f"validations, first at step {above[0]:.0f}." if above else
+               "was alpha at every validation, so the AE phase never received a KL "
+               "gradient."))
+
+
 def findings(study: "Study", rows: dict[str, dict]) -> list[str]:
-    """The figures every study states (HRED's KL, KL at the end, variance ratio, NLL
-    ordering), as sentences."""
+    """The figures every study states (HRED's KL, KL at the end, variance ratio, whether
+    CO's max(alpha, KL) acted, NLL ordering), as sentences."""
     r = Rows(rows)
     out = []
     if r.has("hred"):
@@ -346,6 +367,7 @@ def findings(study: "Study", rows: dict[str, dict]) -> list[str]:
                            f"nats/word ("
                            f"{'' if min(late) > CLEARLY_ABOVE_ZERO else 'not '}clearly above 0"
                            f", threshold {CLEARLY_ABOVE_ZERO}).")
+    out += [line for p in CO_ROWS if r.has(p) for line in [_co_alpha_binds(r, p)] if line]
     gains = [(p, r.lik(p, "context_gain")) for p in rows if r.lik(p, "context_gain") is not None]
     if gains:
         out.append("Context gain on the test split (nats per word the bound loses when each "

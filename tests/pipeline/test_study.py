@@ -282,6 +282,21 @@ def test_claims_are_judged_from_numbers():
     assert verdicts == ["not held", "not held"]
 
 
+def test_findings_say_whether_cos_kl_floor_acted():
+    def row(kl_curve):
+        return {"evaluation": {"likelihood": {}, "responses": {}},
+                "curve": {"global_step": [200.0 * (i + 1) for i in range(len(kl_curve))],
+                          "val_kl_response": kl_curve},
+                "config": {"model": {"co_alpha": 5.0}}}
+    co = study.STUDIES["co_dailydialog"]
+    found = study_claims.findings(co, {"co": row([1.7, 3.9, 2.0]),
+                                       "co_ss": row([2.0, 6.5, 4.0, 7.25])})
+    assert ("CO: validation KL per response went from 1.70 (step 200) to 2.00 (step 600), "
+            "peak 3.90, against alpha = 5: max(alpha, KL) was alpha at every validation"
+            ) in found[0]
+    assert "was the KL (it acted on the AE) at 2 of 4 validations, first at step 400" in found[1]
+
+
 def test_unknown_study_rows_and_wrong_data_are_refused(small_data, small_dialogues,
                                                        tmp_path):
     with pytest.raises(study.StudyError, match="--rows kla: not rows of vhcr_dailydialog"):
