@@ -208,9 +208,9 @@ def fit(config: configs.ExperimentConfig, model_dir: str, record: dict, vocab: l
     start_step = config.train.early_stopping_start_step
     stopping = callbacks_lib.EarlyStopping(csv_path, start_step, monitor="val_nll_bound",
                                            patience=config.train.early_stopping_patience)
+    csv_logger = callbacks_lib.CSVLogger(csv_path)
+    csv_logger.forget_after(resume_step)  # before the callbacks below read the log
     callbacks = [
-        callbacks_lib.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
-                                       delete_checkpoint=False),
         callbacks_lib.StopAtStep(total_steps),
         callbacks_lib.TrainingMonitor(config.train.collapse_kl_threshold,
                                       config.train.collapse_patience_steps),
@@ -224,8 +224,11 @@ def fit(config: configs.ExperimentConfig, model_dir: str, record: dict, vocab: l
         callbacks_lib.Checkpoint(os.path.join(checkpoints, "last.weights.h5"),
                                  best_only=False),
         stopping,
-        callbacks_lib.CSVLogger(csv_path),
+        csv_logger,
         callbacks_lib.TensorBoard(log_dir, update_freq=50),
+        # Last: its epoch-end backup follows that epoch end's every record.
+        callbacks_lib.BackupAndRestore(backup_dir, save_freq=backup_every_steps,
+                                       delete_checkpoint=False),
     ]
     # A run resumed mid-epoch first finishes that epoch with its remaining batches only,
     # so every later epoch end (validation, checkpoints, CSV row) keeps its global step.

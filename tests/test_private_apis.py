@@ -17,6 +17,8 @@ KERAS = [
     (keras.callbacks.TensorBoard, "_log_epoch_metrics", "pipeline/training/callbacks.py"),
     (keras.callbacks.BackupAndRestore, "_save_model",
      "pipeline/training/callbacks.py: crash-safe backups"),
+    (keras.callbacks.BackupAndRestore, "_should_save_on_batch",
+     "pipeline/training/callbacks.py: no backup at an epoch's last batch"),
 ]
 
 

@@ -91,14 +91,21 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """Keras's BackupAndRestore with crash-safe writes: the backup is written beside the
     old one and renamed over it, so a process killed while saving leaves the previous
     backup intact instead of a truncated HDF5 file that cannot be resumed from. It also
-    saves at every epoch end, so a finished epoch is never replayed. Restoring is
-    `pipeline.train.restore_backup`'s, before `fit`: Keras's own restore (at train begin,
-    with its epoch metadata) would undo a run split over two `fit` calls."""
+    saves at every epoch end, so a finished epoch is never replayed, and never at an
+    epoch's last batch: that backup would precede the epoch end's validation, checkpoints
+    and CSV row, which a run killed before them and resumed from it would never make.
+    List it last, so its epoch-end save follows every other epoch-end record. Restoring
+    is `pipeline.train.restore_backup`'s, before `fit`: Keras's own restore (at train
+    begin, with its epoch metadata) would undo a run split over two `fit` calls."""
 
     PARTIAL = "partial.weights.h5"  # save_weights insists on the .weights.h5 suffix
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self._should_save_on_batch(batch) and batch + 1 != self.params.get("steps"):
+            self._save_model()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)
@@ -314,22 +321,38 @@ class CSVLogger(keras.callbacks.Callback):
         super().__init__()
         self.path = path
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        rows, columns = [], ["epoch"]
-        if os.path.isfile(self.path):
-            with open(self.path, encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
-                columns = list(reader.fieldnames or columns)
-                rows = list(reader)
-        row = {"epoch": epoch}
-        for key, value in (logs or {}).items():
-            row[key] = _csv_value(value)
-        columns += sorted(k for k in row if k not in columns)
+    def read(self) -> tuple[list[str], list[dict]]:
+        """(columns, rows) of the log so far."""
+        if not os.path.isfile(self.path):
+            return ["epoch"], []
+        with open(self.path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            return list(reader.fieldnames or ["epoch"]), list(reader)
+
+    def write(self, columns: list[str], rows: list[dict]) -> None:
         text = io.StringIO(newline="")
         writer = csv.DictWriter(text, fieldnames=columns, restval="NA")  # as Keras's
         writer.writeheader()
-        writer.writerows(rows + [row])
+        writer.writerows(rows)
         write_text_atomic(self.path, text.getvalue())
+
+    def forget_after(self, step: int) -> None:
+        """Drops the rows logged after global step `step`: a run killed after an epoch
+        end's row but before its backup resumes from the earlier backup and logs that
+        epoch end again."""
+        columns, rows = self.read()
+        kept = [r for r in rows if (_float(r.get("global_step")) or 0) <= step]
+        if len(kept) < len(rows):
+            log.info("%s: %d row(s) after step %d dropped; training makes them again",
+                     self.path, len(rows) - len(kept), step)
+            self.write(columns, kept)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        columns, rows = self.read()
+        row = {"epoch": epoch}
+        for key, value in (logs or {}).items():
+            row[key] = _csv_value(value)
+        self.write(columns + sorted(k for k in row if k not in columns), rows + [row])
 
 
 def latent_diagnostics(model: ConversationModel, batches: Sequence[Batch]

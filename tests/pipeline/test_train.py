@@ -108,6 +108,40 @@ def test_kill_and_resume_continues_from_the_backup(small_data, tmp_path):
     assert any(f.startswith("events.out.tfevents") for f in events)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("killed_in", ["ValidationDiagnostics", "TensorBoard"])
+def test_a_run_killed_at_an_epoch_end_makes_that_epoch_end_when_resumed(
+        small_data, tmp_path, monkeypatch, killed_in):
+    """Killed after step 12's validation, before its CSV row (ValidationDiagnostics) or
+    after it (TensorBoard): the resumed run validates, checkpoints and logs step 12 once.
+    A backup taken at step 12 before its validation would have skipped that epoch end."""
+    from pipeline.training import callbacks
+    from tests.pipeline.test_run_safety import event_steps
+    model_dir = str(tmp_path / "run")
+    argv = ["--model", "vhcr_ud", "--data", small_data, "--model_dir", model_dir,
+            "--params_override", FAST + ",train.epochs=3,train.steps_per_epoch=12",
+            "--progress", "none", "--backup_every_steps", "4"]
+    hook = getattr(callbacks, killed_in)
+    on_epoch_end = hook.on_epoch_end
+
+    def killed(self, epoch, logs=None):
+        on_epoch_end(self, epoch, logs)
+        raise KeyboardInterrupt  # the process ends here: nothing after this runs
+
+    monkeypatch.setattr(hook, "on_epoch_end", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(argv)
+    monkeypatch.undo()
+    logged = [r["global_step"] for r in read_log(model_dir)] if os.path.isfile(
+        os.path.join(model_dir, "training_log.csv")) else []
+    assert logged == (["12"] if killed_in == "TensorBoard" else [])
+    train.main(argv)
+    assert [r["global_step"] for r in read_log(model_dir)] == ["12", "24", "36"]
+    validation = os.path.join(model_dir, "logs", "validation")
+    assert sorted(set(event_steps(validation, "epoch_nll_bound"))) == [12, 24, 36]
+    assert os.path.isfile(os.path.join(model_dir, "checkpoints", "best.weights.h5"))
+
+
 def test_a_crash_while_saving_a_backup_keeps_the_previous_one(small_data, tmp_path):
     from keras_models import build_model
     from pipeline import data
