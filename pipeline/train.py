@@ -238,7 +238,9 @@ def fit(config: configs.ExperimentConfig, model_dir: str, record: dict, vocab: l
         fits = [(epoch, epoch + 1, steps_per_epoch - done_in_epoch),
                 (epoch + 1, config.train.epochs, steps_per_epoch)]
     history = None
-    for first, last, steps in fits:
+    # Killed after stopping early, before the record below: nothing is left to train.
+    stopped_before = stopping.stopped_in_log()
+    for first, last, steps in [] if stopped_before else fits:
         if first >= last or callbacks_lib.global_step(model) >= total_steps:
             break
         train_data = data.make_dataset(
@@ -256,8 +258,8 @@ def fit(config: configs.ExperimentConfig, model_dir: str, record: dict, vocab: l
         if stopping.stopped_epoch:
             break
     step = callbacks_lib.global_step(model)
-    reason = ("early stopping" if stopping.stopped_epoch else "all planned steps"
-              if step >= total_steps else None)
+    reason = ("early stopping" if stopping.stopped_epoch or stopped_before
+              else "all planned steps" if step >= total_steps else None)
     if reason:
         record["finished"] = {"step": step, "reason": reason}
         run_record.save(model_dir, record)

@@ -212,13 +212,22 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.csv_path = csv_path
         self.start_step = start_step
 
+    def _replay(self) -> tuple[float | None, int]:
+        """(best, validations since it) over the values already in the log."""
+        best, wait = None, 0
+        for value in monitor_history(self.csv_path, self.monitor, self.start_step):
+            best, wait = (value, 0) if best is None or value < best else (best, wait + 1)
+        return best, wait
+
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
-        for value in monitor_history(self.csv_path, self.monitor, self.start_step):
-            if self.best is None or value < self.best:
-                self.best, self.wait = value, 0
-            else:
-                self.wait += 1
+        self.best, self.wait = self._replay()
+
+    def stopped_in_log(self) -> bool:
+        """Whether the logged validations already ended the run: it was killed after early
+        stopping's epoch end (and its backup) but before its end was recorded."""
+        best, wait = self._replay()
+        return best is not None and wait >= max(self.patience, 1)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if global_step(self.model) >= self.start_step:

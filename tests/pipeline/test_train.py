@@ -243,7 +243,11 @@ def test_early_stopping_never_fires_before_the_objective_settles(tmp_path):
                                       monitor="val_nll_bound", patience=2)
     resumed.set_model(model)
     resumed.on_train_begin()
-    assert (resumed.best, resumed.wait) == (4.3, 1)
+    assert (resumed.best, resumed.wait) == (4.3, 1) and not resumed.stopped_in_log()
+    # Killed after the validation that stopped it, before its end was recorded: no more.
+    with open(tmp_path / "log.csv", "a") as f:
+        f.write("700,4.5\n")
+    assert resumed.stopped_in_log()
     best = callbacks.Checkpoint(str(tmp_path / "best.weights.h5"),
                                 str(tmp_path / "log.csv"), start_step=400)
     best.set_model(model)
