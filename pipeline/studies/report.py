@@ -309,7 +309,8 @@ def _row_lines(study, state, loaded):
         for seed in columns:
             v = (by_seed.get(seed) or {}).get(key)
             k = total_kl(by_seed[seed]) if seed in by_seed else None
-            cells.append(f"{v:.4f} (KL {k:.4f})" if v is not None and k is not None else "-")
+            cells.append("-" if v is None else f"{v:.4f}" if k is None  # HRED: no latent
+                         else f"{v:.4f} (KL {k:.4f})")
         numbers = [v for v in values if v is not None]
         mean = sum(numbers) / len(numbers) if numbers else None
         spread = max(numbers) - min(numbers) if len(numbers) > 1 else None
@@ -504,11 +505,12 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
     lines += _udrop_lines(loaded)
     lines += _reference_lines(references, loaded)
     lines += ["## Figures", ""]
-    captions = {"kl": "KL of each latent on the validation split at every validation "
-                      "(dashed: the authors' code)",
+    dashed = " (dashed: the authors' code)" if references else ""
+    captions = {"kl": "KL of each latent on the validation split at every validation" + dashed,
                 "ratio": "prior variance ratio E[sigma^2] / Var(mu) of z_utt (log scale)",
                 "nll": "validation NLL bound, and the context gain (how much the bound "
-                       "loses when a response is decoded from another response's context)"}
+                       "loses when a response is decoded from another response's context)"
+                       + dashed}
     for key, file in figures.items():
         lines += [f"![{captions[key]}]({file})", "", f"*{captions[key]}*", ""]
     for preset, file in tsne.items():

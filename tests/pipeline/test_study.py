@@ -219,6 +219,9 @@ def test_study_writes_results_resumes_seeds_and_judges_claims(small_dialogues, t
     assert "### VHCR Table 1" in text and "| HRED | " in text and "*constant reply*" in text
     assert "| vhcr_ud | 2 |" in text and "evaluated both ways" in text
     assert "converged reduced scale" in text
+    # HRED's bound per seed has no KL beside it; no authors' code, so no dashed lines.
+    assert f"| hred | {nll['hred']:.4f} | - | {nll['hred']:.4f} | - |" in text
+    assert "dashed" not in text
 
     # Another budget is another study: refused, nothing rewritten.
     with pytest.raises(study.StudyError, match="epochs: 2 there, 3 now"):
