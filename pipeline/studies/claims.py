@@ -343,8 +343,8 @@ def findings(study: "Study", rows: dict[str, dict]) -> list[str]:
         kl = [v for _, v in r.curve("hred", "val_kl_utt")]
         out.append("HRED has no latent variable: its KL is 0 (training log "
                    f"{'all 0' if kl and not any(kl) else kl}), and its bound is its exact NLL.")
-    for preset in ("vhred", "kla", "vhred_wd", "vhred_ud", "co", "co_ss"):
-        shape = _vanishing(r, preset) if r.has(preset) else None
+    for preset in rows:  # every row with one latent (VHCR's two: below)
+        shape = _vanishing(r, preset) if preset not in ("hred", "vhcr_ud") else None
         if shape:
             out.append(f"{_name(preset)}: validation KL of its latent peaked at "
                        f"{shape[1]:.4f} nats/word (step {shape[0]:.0f}) and ended at "
