@@ -332,7 +332,24 @@ def _row_lines(study, state, loaded):
               "epoch once.", "",
               f"Wall time of the rows (training and evaluation): {total / 60:.1f} minutes "
               "on this machine."]
+    gaps = [f"{p} seed {row['seed']}: step {', '.join(map(str, missing))}"
+            for p, seed_rows in loaded.items() for row in seed_rows
+            for missing in [missing_validations(
+                row["curve"], state["rows"][p]["config"]["train"]["steps_per_epoch"])]
+            if missing]
+    if gaps:
+        lines += ["", "Validations missing from a seed's training log (its run was killed "
+                  "during one and resumed after it, which training no longer does): "
+                  + "; ".join(gaps) + "."]
     return lines
+
+
+def missing_validations(curve: dict, every: int) -> list[int]:
+    """The validation steps (multiples of `every`) absent from a training curve."""
+    steps = {round(s) for s in curve.get("global_step", []) if s is not None}
+    if not every or not steps:
+        return []
+    return [s for s in range(every, max(steps) + 1, every) if s not in steps]
 
 
 def _udrop_lines(loaded):

@@ -285,6 +285,13 @@ def test_claims_are_judged_from_numbers():
     assert verdicts == ["not held", "not held"]
 
 
+def test_a_validation_missing_from_a_log_is_named():
+    from pipeline.studies import report as study_report
+    curve = {"global_step": [200.0, 400.0, 800.0, 1000.0]}
+    assert study_report.missing_validations(curve, 200) == [600]
+    assert study_report.missing_validations({"global_step": [200.0, 400.0]}, 200) == []
+
+
 def test_findings_say_whether_cos_kl_floor_acted():
     def row(kl_curve):
         return {"evaluation": {"likelihood": {}, "responses": {}},
