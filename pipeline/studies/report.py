@@ -335,7 +335,7 @@ def _row_lines(study, state, loaded):
     gaps = [f"{p} seed {row['seed']}: step {', '.join(map(str, missing))}"
             for p, seed_rows in loaded.items() for row in seed_rows
             for missing in [missing_validations(
-                row["curve"], state["rows"][p]["config"]["train"]["steps_per_epoch"])]
+                row["curve"], state["rows"][p]["config"]["train"].get("steps_per_epoch"))]
             if missing]
     if gaps:
         lines += ["", "Validations missing from a seed's training log (its run was killed "
