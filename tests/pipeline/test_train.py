@@ -142,6 +142,43 @@ def test_a_run_killed_at_an_epoch_end_makes_that_epoch_end_when_resumed(
     assert os.path.isfile(os.path.join(model_dir, "checkpoints", "best.weights.h5"))
 
 
+@pytest.mark.slow
+def test_a_run_killed_after_early_stopping_records_its_end_without_training(
+        small_data, tmp_path, monkeypatch):
+    """Killed after step 24's backup, before the record of how the run ended: its log
+    already ends it (step 24's bound is no better than step 12's, patience 1), so the
+    resumed run records early stopping at step 24 and trains no step 36."""
+    from pipeline.training import callbacks, run_record
+    model_dir = str(tmp_path / "run")
+    argv = ["--model", "hred", "--data", small_data, "--model_dir", model_dir,
+            "--params_override", FAST + ",train.epochs=3,train.steps_per_epoch=12,"
+            "train.early_stopping_patience=1", "--progress", "none",
+            "--backup_every_steps", "4"]
+    on_epoch_end = callbacks.BackupAndRestore.on_epoch_end
+
+    def killed_at_step_24(self, epoch, logs=None):
+        on_epoch_end(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt  # whether or not early stopping fired at step 24
+
+    monkeypatch.setattr(callbacks.BackupAndRestore, "on_epoch_end", killed_at_step_24)
+    with pytest.raises(KeyboardInterrupt):
+        train.main(argv)
+    monkeypatch.undo()
+    assert run_record.load(model_dir)["finished"] is None
+    rows = read_log(model_dir)
+    assert [r["global_step"] for r in rows] == ["12", "24"]
+    rows[1]["val_nll_bound"] = str(float(rows[0]["val_nll_bound"]) + 1.0)
+    with open(os.path.join(model_dir, "training_log.csv"), "w", newline="",
+              encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    train.main(argv)
+    assert run_record.load(model_dir)["finished"] == {"step": 24, "reason": "early stopping"}
+    assert [r["global_step"] for r in read_log(model_dir)] == ["12", "24"]
+
+
 def test_a_crash_while_saving_a_backup_keeps_the_previous_one(small_data, tmp_path):
     from keras_models import build_model
     from pipeline import data
