@@ -121,7 +121,8 @@ class ReducedScale:
     every row and both CO optimizers; the whole validation split every `validate_every`
     steps; early stopping after `patience` validations without a better bound, armed only
     once the KL ramp and scheduled sampling have ended; a row still improving at
-    `max_epochs` data epochs (the VHCR authors' run length) is reported "not converged".
+    `max_epochs` data epochs (the VHCR authors' run length; for an alternating CO row,
+    data epochs of AE-phase steps, twice the global steps) is reported "not converged".
     Schedules in data epochs, not scaled from
     the paper's step counts: a KL ramp of `kl_ramp_epochs`, CO phases of `co_phase_steps`
     (many AE/CVAE alternations), scheduled sampling over `ss_ae_phases` AE phases. Free
@@ -166,12 +167,15 @@ def small_scale(config: configs.ExperimentConfig, study: Study, stats: dict, voc
     from pipeline.training.budget import planned_steps
     _, paper_steps = planned_steps(config, stats)
     data_epoch = max(1, stats["splits"]["train"]["slices"] // study.small_batch)
+    m = config.model
     steps_per_epoch = steps_per_epoch or SMALL.validate_every
-    epochs = epochs or -(-SMALL.max_epochs * data_epoch // steps_per_epoch)
+    # An alternating CO run updates its encoder and decoder only in AE phases, half its
+    # steps: its cap counts those, so its decoder sees the data as often as other rows'.
+    ae_share = 2 if m.architecture == "co" and not m.joint_phases else 1
+    epochs = epochs or -(-ae_share * SMALL.max_epochs * data_epoch // steps_per_epoch)
     model = dict(SMALL.model)
     model["softmax_cutoffs"] = (list(SMALL.softmax_cutoffs)
                                 if vocab_size > 1.5 * SMALL.softmax_cutoffs[-1] else [])
-    m = config.model
     if m.kl_annealing_steps:
         model["kl_annealing_steps"] = round(SMALL.kl_ramp_epochs * data_epoch)
     if m.architecture == "co":

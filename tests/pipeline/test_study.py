@@ -82,6 +82,11 @@ def test_small_scale_is_the_converged_reduced_scale():
     assert t.epochs * t.steps_per_epoch // (2 * 100) >= 20  # AE/CVAE alternations
     joint, _, _ = study.row_config(co, "co_ss_joint", "d", "small", STATS, 20004)
     assert joint.train.early_stopping_start_step == 800
+    # An alternating CO row's encoder and decoder train only in AE phases: its cap counts
+    # those steps (twice the global steps); a joint row trains them every step.
+    ae_epochs = 2 * study.SMALL.max_epochs * data_epoch
+    assert ss.train.epochs * 200 - 200 < ae_epochs <= ss.train.epochs * 200
+    assert joint.train.epochs * joint.train.steps_per_epoch == cap
     hred, _, _ = study.row_config(co, "hred", "d", "small", STATS, 20004)
     assert hred.train.early_stopping_start_step == study.SMALL.warmup_steps
     # Free bits per dimension scaled to the latent size: FB reserves 5.12 nats as at
