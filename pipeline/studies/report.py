@@ -447,26 +447,17 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
                                                           int(k))),
                           "config": state["rows"][p]["config"], "seed": int(k)}
                          for k in done]
-    mean, per_seed = study_seeds.views(loaded)
+    mean, _ = study_seeds.views(loaded)
     labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{row['seed']}"): row
               for p, seeds in loaded.items() for row in seeds}
     references = load_references(out_dir)
     figures = write_figures(study, labels, out_dir, references)
     tsne = copy_tsne(mean, runs_dir, out_dir)
     paper_numbers = report.load_paper_numbers()
-    claims = study_claims.judge(study, mean, paper_numbers)
-    seed_claims = [study_claims.judge(study, view, paper_numbers) for view in per_seed]
-    for i, claim in enumerate(claims):
-        on_seeds = [view[i]["verdict"] for view in seed_claims]
-        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
-        claim["verdict_per_seed"] = on_seeds
-        claim["verdict"], note = study_seeds.combine_verdicts(claim["verdict"], on_seeds)
-        if note:
-            claim["evidence"] += f" [{note}]"
+    judge = lambda view: study_claims.judge(study, view, paper_numbers)  # noqa: E731
+    claims = study_seeds.judge_on_seeds(judge, loaded)
     planned = {p: study.seeds_of(p, state["plan"].get("seeds", 1)) for p in loaded}
-    study_seeds.unfinished_verdicts(
-        claims, lambda view: study_claims.judge(study, view, paper_numbers), mean, loaded,
-        planned)
+    study_seeds.unfinished_verdicts(claims, judge, mean, loaded, planned)
     findings = study_claims.findings(study, mean)
     results = {"study": name, "paper": study.paper, "dataset": study.dataset,
                "plan": state["plan"],

@@ -7,7 +7,7 @@ A row trained once enters every seed's view with its one seed.
 """
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from pipeline.studies.claims import HELD, NOT_HELD, NOT_MEASURABLE
 
@@ -84,16 +84,58 @@ def views(rows_by_seed: dict[str, list[dict]]
     return mean, per_seed
 
 
+def rows_used(on_mean: list[dict], judge: Callable[[dict], list[dict]], mean: dict[str, dict],
+              candidates: Iterable[str]) -> list[set[str]]:
+    """For each claim as judged on `mean` ({"verdict", "evidence"}), the rows among
+    `candidates` it uses: those without which its verdict or evidence changes."""
+    candidates = [p for p in candidates if p in mean]
+    without = {p: judge({q: r for q, r in mean.items() if q != p}) for p in candidates}
+    return [{p for p in candidates
+             if (without[p][i]["verdict"], without[p][i]["evidence"])
+             != (claim["verdict"], claim["evidence"])}
+            for i, claim in enumerate(on_mean)]
+
+
+def seeds_behind(used: set[str], loaded: dict[str, list[dict]], views: int) -> int:
+    """How many distinct seed views a claim using the rows `used` has: its rows' most
+    seeds (a row trained fewer times repeats its last seed in the other views); all
+    `views` where it uses none."""
+    return max((len(loaded[p]) for p in used), default=views)
+
+
 def combine_verdicts(on_mean: str, on_seeds: list[str]) -> tuple[str, str]:
-    """(verdict, note): held only if held on the mean and on a majority of seeds."""
-    if on_mean == NOT_MEASURABLE or len(on_seeds) <= 1:
+    """(verdict, note): held only if held on the mean and on a majority of seeds; one
+    seed's verdict is the mean's, noted as one seed's."""
+    if on_mean == NOT_MEASURABLE or not on_seeds:
         return on_mean, ""
+    if len(on_seeds) == 1:
+        return on_mean, "one seed"
     held = sum(v == HELD for v in on_seeds)
     verdict = HELD if on_mean == HELD and held > len(on_seeds) / 2 else NOT_HELD
     agree = len(set(on_seeds)) == 1
     note = (f"seeds: {', '.join(on_seeds)}" + ("" if agree else " (the seeds disagree)")
             + f"; on the mean: {on_mean}")
     return verdict, note
+
+
+def judge_on_seeds(judge: Callable[[dict], list[dict]], loaded: dict[str, list[dict]]
+                   ) -> list[dict]:
+    """The claims `judge` gives on the seeds' mean of `loaded` ({row: [row per seed]}),
+    each combined with its verdicts on the seeds of the rows it uses (`verdict_per_seed`,
+    one per seed, not one per seed view: a claim about one-seed rows has one seed)."""
+    mean, per_seed = views(loaded)
+    claims = judge(mean)
+    seed_claims = [judge(view) for view in per_seed]
+    used = rows_used(claims, judge, mean, loaded)
+    for i, claim in enumerate(claims):
+        behind = seeds_behind(used[i], loaded, len(per_seed))
+        on_seeds = [view[i]["verdict"] for view in seed_claims[:behind]]
+        claim["verdict_on_mean"], claim["evidence_on_mean"] = claim["verdict"], claim["evidence"]
+        claim["verdict_per_seed"] = on_seeds
+        claim["verdict"], note = combine_verdicts(claim["verdict"], on_seeds)
+        if note:
+            claim["evidence"] += f" [{note}]"
+    return claims
 
 
 def converged(seed_rows: list[dict]) -> bool:
@@ -116,13 +158,12 @@ def unfinished_verdicts(claims: list[dict], judge: Callable[[dict], list[dict]],
             why[p] = f"has {len(seeds)} of its {planned[p]} seeds so far"
     if not why:
         return claims
-    without = {p: judge({q: r for q, r in mean.items() if q != p}) for p in why}
-    for i, claim in enumerate(claims):
+    on_mean = [{"verdict": c["verdict_on_mean"], "evidence": c["evidence_on_mean"]}
+               for c in claims]
+    for claim, uses in zip(claims, rows_used(on_mean, judge, mean, why)):
         if claim["verdict"] == NOT_MEASURABLE:
             continue
-        used = sorted(p for p in why if
-                      (without[p][i]["verdict"], without[p][i]["evidence"]) !=
-                      (claim["verdict_on_mean"], claim["evidence_on_mean"]))
+        used = sorted(uses)
         if used:
             claim["verdict_unconverged"] = claim["verdict"]
             claim["verdict"] = NOT_MEASURABLE

@@ -404,6 +404,31 @@ def test_a_verdict_resting_on_an_unconverged_row_is_not_measurable():
     assert claims[1]["verdict_unconverged"] == "not held"
 
 
+def test_a_claim_has_the_seeds_of_the_rows_it_uses():
+    """A row trained once repeats its seed in every seed view: a claim about one-seed rows
+    is one seed's verdict, not several identical ones."""
+    from pipeline.studies import seeds as study_seeds
+    vhcr = study.STUDIES["vhcr_dailydialog"]
+    papers = {"vhcr_paper": {"qualitative_claims": [
+        "HRED has the lowest NLL; latent models have higher bounds",
+        "VHCR uses both latents (z_conv and z_utt KL both clearly above zero)"]}}
+
+    def row(nll, kl=(0.0, 0.0)):
+        return {"evaluation": {"likelihood": {"nll_bound": nll, "kl_conv": kl[0],
+                                              "kl_utt": kl[1]}, "responses": {}},
+                "curve": {}, "config": {}, "finished": {"reason": "early stopping"}}
+    loaded = {"hred": [row(3.0), row(3.3)], "vhred": [row(3.1)],
+              "vhcr_ud": [row(3.2, (0.2, 0.3))]}
+    claims = study_seeds.judge_on_seeds(lambda v: study_claims.judge(vhcr, v, papers), loaded)
+    lowest, both = claims
+    # The ordering uses HRED's two seeds: on seed 2 (3.3) HRED is not the lowest.
+    assert lowest["verdict_per_seed"] == ["held", "not held"]
+    assert lowest["verdict"] == "not held" and "(the seeds disagree)" in lowest["evidence"]
+    # VHCR's KLs: VHCR + u.d. was trained once.
+    assert both["verdict_per_seed"] == ["held"]
+    assert both["verdict"] == "held" and both["evidence"].endswith("[one seed]")
+
+
 def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     from pipeline.studies import report as study_report
     reference = {"row": "vhcr_ud", "note": "their code",
