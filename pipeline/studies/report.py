@@ -244,8 +244,8 @@ def _setup_lines(name, study, state, rows):
         f"- Training: the whole validation split every {t['steps_per_epoch'] or 'epoch'} steps; "
         f"early stopping after {t['early_stopping_patience']} validations without a better "
         "bound, armed only once the row's KL ramp and scheduled sampling have ended (its "
-        f"step below); at most {t['epochs'] * (t['steps_per_epoch'] or 1)} steps"
-        + (" (a row that reaches them is **not converged**)" if small else "")
+        f"step below); at most {step_caps(state, rows)}"
+        + (" (a row that reaches its cap is **not converged**)" if small else "")
         + "; the `best` checkpoint (validation bound, from the arming step on) is evaluated.",
         f"- Paper scale for comparison: batch {p['data']['batch_size']}, Adam "
         f"{p['train']['learning_rate']:g}, {p['train']['epochs']} epochs "
@@ -256,6 +256,19 @@ def _setup_lines(name, study, state, rows):
                                                    else "")
         + "; tables give the seeds' mean, the rows table each seed.", ""]
     return lines
+
+
+def step_caps(state: dict, rows: Sequence[str]) -> str:
+    """'N steps', or 'N steps, M for a, b' where rows have other caps (an alternating
+    CO row counts its AE-phase steps)."""
+    caps = {}
+    for p in rows:
+        if p in state["rows"]:
+            t = state["rows"][p]["config"]["train"]
+            caps.setdefault(t["epochs"] * (t["steps_per_epoch"] or 1), []).append(p)
+    common, *others = sorted(caps, key=lambda cap: -len(caps[cap]))
+    return f"{common} steps" + "".join(f", {cap} for {', '.join(caps[cap])}"
+                                       for cap in others)
 
 
 def total_kl(likelihood: dict) -> float | None:

@@ -429,6 +429,17 @@ def test_a_claim_has_the_seeds_of_the_rows_it_uses():
     assert both["verdict"] == "held" and both["evidence"].endswith("[one seed]")
 
 
+def test_the_settings_name_each_rows_step_cap():
+    from pipeline.studies import report as study_report
+    def row(epochs):
+        return {"config": {"train": {"epochs": epochs, "steps_per_epoch": 200}}}
+    state = {"rows": {"hred": row(52), "kla": row(52), "co": row(103), "co_ss": row(103),
+                      "co_ss_joint": row(52)}}
+    assert study_report.step_caps(state, ["hred", "kla", "co", "co_ss", "co_ss_joint"]) == (
+        "10400 steps, 20600 for co, co_ss")
+    assert study_report.step_caps(state, ["hred", "kla"]) == "10400 steps"
+
+
 def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     from pipeline.studies import report as study_report
     reference = {"row": "vhcr_ud", "note": "their code",
