@@ -536,7 +536,7 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
         lines += [f"![{captions[key]}]({file})", "", f"*{captions[key]}*", ""]
     for preset, file in tsne.items():
         lines += [f"![t-SNE {preset}]({file})", "",
-                  f"*{preset}: t-SNE of 100 prior samples for one test context and 10 "
+                  f"*{preset} (seed 1): t-SNE of 100 prior samples for one test context and 10 "
                   "posterior samples for each of its 10 nearest training contexts' responses "
                   "(CO Fig. 3)*", ""]
     path = os.path.join(out_dir, "README.md")
