@@ -133,12 +133,29 @@ def _plt():
     return plt
 
 
+SEED_MARKERS = "os^Dv"
+
+
+def line_looks(rows: dict[str, dict]) -> dict[str, tuple[tuple, str]]:
+    """{line label: (colour, marker)}: a line's `group` (its row) picks the colour and its
+    `seed` the marker, so a row's seeds read as one row and no two rows share a colour
+    (matplotlib's default cycle repeats after ten lines)."""
+    plt = _plt()
+    groups = list(dict.fromkeys(row.get("group", label) for label, row in rows.items()))
+    palette = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20").colors
+    colours = {group: palette[i % len(palette)] for i, group in enumerate(groups)}
+    return {label: (colours[row.get("group", label)],
+                    SEED_MARKERS[(row.get("seed", 1) - 1) % len(SEED_MARKERS)])
+            for label, row in rows.items()}
+
+
 def plot_curves(rows: dict[str, dict], column_sets: list[tuple[str, str]], path: str,
                 ylabel: str, log_scale: bool = False, title: str = "") -> bool:
     """One panel per (column, panel title); one line per row; x = global step."""
     plt = _plt()
     figure, axes = plt.subplots(1, len(column_sets), figsize=(6 * len(column_sets), 4),
                                 squeeze=False)
+    looks = line_looks(rows)
     drawn = False
     for ax, (column, panel) in zip(axes[0], column_sets):
         for preset, row in rows.items():
@@ -147,8 +164,9 @@ def plot_curves(rows: dict[str, dict], column_sets: list[tuple[str, str]], path:
                                              curve.get(column, [])) if x is not None
                       and y is not None]
             if points:
-                ax.plot(*zip(*points), row.get("style", "-"), marker="o", markersize=3,
-                        label=preset)
+                colour, marker = looks[preset]
+                ax.plot(*zip(*points), row.get("style", "-"), color=colour, marker=marker,
+                        markersize=3, label=preset)
                 drawn = True
         ax.set_title(panel)
         ax.set_xlabel("training step")
@@ -441,6 +459,11 @@ def _reference_lines(references, loaded):
                          f"({ref['seconds_per_step']:.2f} s a step)"
                          if ref.get("train_seconds") and ref.get("seconds_per_step") else "")
                       + ".", ""]
+        elif not ended:
+            steps_run = ref["curve"].get("global_step") or [0]
+            lines += [f"- {ref['row']}, the authors' code: **unfinished** (still training; "
+                      f"last validation at step {steps_run[-1]:.0f}): not comparable at its "
+                      "optimum yet.", ""]
         if ref.get("note"):
             lines += [f"- {ref['row']}: {ref['note']}", ""]
     return lines
@@ -461,7 +484,7 @@ def write(name: str, study: "Study", state: dict, runs_dir: str, out_dir: str,
                           "config": state["rows"][p]["config"], "seed": int(k)}
                          for k in done]
     mean, _ = study_seeds.views(loaded)
-    labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{row['seed']}"): row
+    labels = {(f"{p}" if len(seeds) == 1 else f"{p} s{row['seed']}"): {**row, "group": p}
               for p, seeds in loaded.items() for row in seeds}
     references = load_references(out_dir)
     figures = write_figures(study, labels, out_dir, references)

@@ -440,6 +440,18 @@ def test_the_settings_name_each_rows_step_cap():
     assert study_report.step_caps(state, ["hred", "kla"]) == "10400 steps"
 
 
+def test_each_row_has_its_own_colour_and_its_seeds_share_it():
+    from pipeline.studies import report as study_report
+    rows = {f"row{i}": {"group": f"row{i}", "seed": 1} for i in range(10)}
+    rows.update({"row0 s2": {"group": "row0", "seed": 2},
+                 "authors' code: row1": {"style": "--"}})
+    looks = study_report.line_looks(rows)
+    colours = {label: colour for label, (colour, _) in looks.items()}
+    assert len({colours[f"row{i}"] for i in range(10)} | {colours["authors' code: row1"]}) == 11
+    assert colours["row0 s2"] == colours["row0"]
+    assert looks["row0"][1] != looks["row0 s2"][1]
+
+
 def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     from pipeline.studies import report as study_report
     reference = {"row": "vhcr_ud", "note": "their code",
@@ -470,6 +482,10 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     assert ("- vhcr_ud, the authors' code: ended by early stopping at step 400, best "
             "validation bound 4.8000 at step 400; 1234 s of training (3.10 s a step).") in lines
     assert study_report._reference_lines([], {"vhcr_ud": ours}) == []
+    running = {**reference, "finished": None}
+    assert ("- vhcr_ud, the authors' code: **unfinished** (still training; last validation "
+            "at step 400): not comparable at its optimum yet.") in (
+        study_report._reference_lines([running], {"vhcr_ud": ours}))
 
 
 def test_a_rows_finished_seeds_keep_their_own_numbers_and_states():
