@@ -189,9 +189,10 @@ def write_figures(study: "Study", rows: dict[str, dict], out_dir: str,
                   references: list[dict] | None = None) -> dict[str, str]:
     """The study's PNGs; returns {figure name: file name} of those drawn. `rows` maps a
     line's label to its row; `references` (the authors' code) are drawn dashed beside
-    them in the KL and bound figures."""
+    them, in their row's colour, in the KL and bound figures."""
     figures = {}
-    references = {f"authors' code: {r['row']}": {"curve": r["curve"], "style": "--"}
+    references = {f"authors' code: {r['row']}": {"curve": r["curve"], "style": "--",
+                                                  "group": r["row"]}
                   for r in references or ()}
     kl_panels = [("val_kl_utt", "KL of z_utt (CO: e), nats per word, validation")]
     if study.paper == "vhcr":
@@ -415,13 +416,15 @@ def load_references(out_dir: str) -> list[dict]:
             if f.endswith(".json")]
 
 
-REFERENCE_COLUMNS = ("val_nll_bound", "val_kl_conv", "val_kl_utt")
+REFERENCE_COLUMNS = {"val_nll_bound": "NLL bound", "val_kl_conv": "z_conv",
+                     "val_kl_utt": "z_utt"}
 
 
 def _reference_lines(references, loaded):
     """Per reference row, one line per validation step: the authors' code with utterance
     drop off (the model's bound, as ours is validated) and on (their own evaluation), then
-    each of our seeds, so the two implementations read side by side at the same step."""
+    each of our seeds, so the two implementations read side by side at the same step. A
+    VHRED row has no z_conv column and a row without utterance drop no `u.d. on` one."""
     if not references:
         return []
     lines = ["## The VHCR authors' code beside ours", "",
@@ -432,25 +435,29 @@ def _reference_lines(references, loaded):
              "`u.d. on` is the authors' code evaluated as their `evaluate()` runs, with the "
              "drop left on.", ""]
     for ref in references:
-        sources = [("authors' code", ref["curve"], REFERENCE_COLUMNS),
-                   ("authors' code, u.d. on", ref["curve"],
-                    tuple(f"{c}_udrop_on" for c in REFERENCE_COLUMNS))]
-        sources += [(f"ours, seed {seed['seed']}", seed["curve"], REFERENCE_COLUMNS)
+        settings = ref.get("settings") or {}
+        columns = tuple(c for c in REFERENCE_COLUMNS
+                        if c != "val_kl_conv" or settings.get("model", "VHCR") == "VHCR")
+        sources = [("authors' code", ref["curve"], columns)]
+        if settings.get("sentence_drop", 1) > 0:
+            sources.append(("authors' code, u.d. on", ref["curve"],
+                            tuple(f"{c}_udrop_on" for c in columns)))
+        sources += [(f"ours, seed {seed['seed']}", seed["curve"], columns)
                     for seed in loaded.get(ref["row"], [])]
         by_step = [{step: [(curve.get(c) or [None] * (i + 1))[i] for c in columns]
                     for i, step in enumerate(curve.get("global_step", []))}
                    for _, curve, columns in sources]
         steps = sorted({step for values in by_step for step in values})
-        header = ["step"] + [f"{label}: {what}" for label, _, _ in sources
-                             for what in ("NLL bound", "z_conv", "z_utt")]
+        names = [REFERENCE_COLUMNS[c] for c in columns]
+        header = ["step"] + [f"{label}: {what}" for label, _, _ in sources for what in names]
         table = [[f"{step:.0f}"] + [number(v) for values in by_step
-                                     for v in values.get(step, [None] * 3)]
+                                     for v in values.get(step, [None] * len(columns))]
                  for step in steps]
-        lines += [f"**{ref['row']}** (KL per word of z_conv and z_utt)", "",
+        lines += [f"**{ref['row']}** (KL per word of {' and '.join(names[1:])})", "",
                   *markdown_table(header, table), ""]
         ended = ref.get("finished")
         best = study_seeds.steps_to_optimum(
-            ref["curve"], (ref.get("settings") or {}).get("early_stopping_start_step", 0))
+            ref["curve"], settings.get("early_stopping_start_step", 0))
         if ended and best:
             lines += [f"- {ref['row']}, the authors' code: ended by {ended['reason']} at step "
                       f"{ended['step']}, best validation bound {best[1]:.4f} at step "

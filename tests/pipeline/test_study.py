@@ -443,11 +443,10 @@ def test_the_settings_name_each_rows_step_cap():
 def test_each_row_has_its_own_colour_and_its_seeds_share_it():
     from pipeline.studies import report as study_report
     rows = {f"row{i}": {"group": f"row{i}", "seed": 1} for i in range(10)}
-    rows.update({"row0 s2": {"group": "row0", "seed": 2},
-                 "authors' code: row1": {"style": "--"}})
+    rows.update({"row0 s2": {"group": "row0", "seed": 2}, "row10": {}})
     looks = study_report.line_looks(rows)
     colours = {label: colour for label, (colour, _) in looks.items()}
-    assert len({colours[f"row{i}"] for i in range(10)} | {colours["authors' code: row1"]}) == 11
+    assert len({colours[f"row{i}"] for i in range(11)}) == 11
     assert colours["row0 s2"] == colours["row0"]
     assert looks["row0"][1] != looks["row0 s2"][1]
 
@@ -482,6 +481,13 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
     assert ("- vhcr_ud, the authors' code: ended by early stopping at step 400, best "
             "validation bound 4.8000 at step 400; 1234 s of training (3.10 s a step).") in lines
     assert study_report._reference_lines([], {"vhcr_ud": ours}) == []
+    vhred = {**reference, "row": "vhred_wd",
+             "settings": {"model": "VHRED", "sentence_drop": 0.0}}
+    table = [line for line in study_report._reference_lines([vhred], {"vhred_wd": ours[:1]})
+             if line.startswith("| ")]
+    assert table[0] == ("| step | authors' code: NLL bound | authors' code: z_utt "
+                        "| ours, seed 1: NLL bound | ours, seed 1: z_utt |")
+    assert table[1] == "| 200 | 5.5000 | 0.3000 | 5.2000 | 0.0400 |"
     running = {**reference, "finished": None}
     assert ("- vhcr_ud, the authors' code: **unfinished** (still training; last validation "
             "at step 400): not comparable at its optimum yet.") in (
