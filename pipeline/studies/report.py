@@ -468,9 +468,9 @@ def _reference_lines(references, loaded):
                       + ".", ""]
         elif not ended:
             steps_run = ref["curve"].get("global_step") or [0]
-            lines += [f"- {ref['row']}, the authors' code: **unfinished** (still training; "
-                      f"last validation at step {steps_run[-1]:.0f}): not comparable at its "
-                      "optimum yet.", ""]
+            lines += [f"- {ref['row']}, the authors' code: **unfinished** (not ended by early "
+                      f"stopping or its cap; last validation at step {steps_run[-1]:.0f}): not "
+                      "comparable at its optimum yet.", ""]
         if ref.get("note"):
             lines += [f"- {ref['row']}: {ref['note']}", ""]
     return lines

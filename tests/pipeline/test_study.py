@@ -489,8 +489,8 @@ def test_the_authors_code_and_every_seed_read_side_by_side_per_step():
                         "| ours, seed 1: NLL bound | ours, seed 1: z_utt |")
     assert table[1] == "| 200 | 5.5000 | 0.3000 | 5.2000 | 0.0400 |"
     running = {**reference, "finished": None}
-    assert ("- vhcr_ud, the authors' code: **unfinished** (still training; last validation "
-            "at step 400): not comparable at its optimum yet.") in (
+    assert ("- vhcr_ud, the authors' code: **unfinished** (not ended by early stopping or "
+            "its cap; last validation at step 400): not comparable at its optimum yet.") in (
         study_report._reference_lines([running], {"vhcr_ud": ours}))
 
 
